@@ -1,0 +1,35 @@
+package org.saeforge.core.data;
+
+import java.nio.file.Path;
+
+/**
+ * Rows of cached activations, all of width {@link #dIn()}, readable by row range in any order. Implementations
+ * read lazily (memory maps or positional reads) so a source may be far larger than RAM, and they validate their
+ * header, dtype and size when opened, so a bad file fails before any training starts. Reads widen to float32.
+ * {@link #readRows} may be called from several threads at once.
+ */
+public interface ActivationSource extends AutoCloseable {
+
+    /** The file (or directory) this source reads, for messages. */
+    Path path();
+
+    /** Input width. */
+    int dIn();
+
+    /** Number of rows (3-D inputs are flattened: images x patches). */
+    long numRows();
+
+    /** Stored element type: {@code float32}, {@code float16} or {@code bfloat16}. */
+    String dtype();
+
+    /** Reads rows [first, first + count) into {@code dst} starting at {@code dstOffset}, row-major, as float32. */
+    void readRows(long first, int count, float[] dst, int dstOffset);
+
+    /** Row metadata aligned with this source's rows, or null when the source has none. */
+    default RowMetadata metadata() {
+        return null;
+    }
+
+    @Override
+    void close();
+}

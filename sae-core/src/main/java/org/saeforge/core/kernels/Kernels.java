@@ -1,0 +1,63 @@
+package org.saeforge.core.kernels;
+
+import org.saeforge.core.model.SparseAutoencoder;
+import org.saeforge.core.tensor.FloatMatrix;
+import org.saeforge.core.tensor.SparseCodes;
+
+/**
+ * The hot operations of SAE inference and training. Every implementation computes the same function as
+ * {@link org.saeforge.core.kernels.cpu.ReferenceKernels} (the oracle) within the tolerance its parity test
+ * states; only speed differs. Implementations own their threads and native memory: {@link #close()} them.
+ *
+ * <p>Shapes follow the vocabulary of the project: {@code x [batch, dIn]}, {@code wEncT [numLatents, dIn]}
+ * (the transpose of SAELens {@code W_enc}), {@code wDec [numLatents, dIn]}, codes with one row per input row.
+ * Every operation checks shapes before doing any work and throws {@link IllegalArgumentException} naming them.
+ */
+public interface Kernels extends AutoCloseable {
+
+    /** A short name: {@code cpu-ref}, {@code cpu}, {@code cuda}. */
+    String name();
+
+    /** Worker threads this backend uses. */
+    int threads();
+
+    /**
+     * Encoder forward. Computes {@code pre = (x - bDec) · wEncT^T + bEnc} (bDec only when the config applies it)
+     * and the architecture's activation into {@code out}: TopK keeps the k largest pre-activations of a row,
+     * ReLU'd, sorted by value descending with ties to the lower latent index; JumpReLU keeps
+     * {@code pre > threshold}; ReLU keeps {@code pre > 0} (variable-length rows, ascending latent index).
+     *
+     * @param aux when not null (TopK only), also selects for every row the {@code aux.kAux()} largest
+     *            pre-activations among the latents marked dead, ReLU'd, into {@code aux.out()}
+     */
+    void encode(FloatMatrix x, SparseAutoencoder sae, SparseCodes out, AuxSelection aux);
+
+    /** {@code out[r] = Σ_p values[p] · w[indices[p]] (+ bias)} over the entries p of row r; bias may be null. */
+    void decode(SparseCodes codes, FloatMatrix w, float[] bias, FloatMatrix out);
+
+    /** {@code dValues[p] = dOut[row(p)] · w[indices[p]]} for every entry p: gradients at the active latents. */
+    void gatherDots(SparseCodes codes, FloatMatrix dOut, FloatMatrix w, float[] dValues);
+
+    /**
+     * Sparse outer-product accumulation: for every entry p of row r,
+     * {@code dW[indices[p]] += coef[p] · (src[r] - shift)} and {@code dBias[indices[p]] += coef[p]}.
+     * {@code shift} and {@code dBias} may be null. With coef = code values and src = dXhat this is the decoder
+     * gradient; with coef = dPre, src = x and shift = bDec it is the encoder gradient.
+     */
+    void scatterOuter(SparseCodes codes, float[] coef, FloatMatrix src, float[] shift, FloatMatrix dW, float[] dBias);
+
+    /** Dense {@code c = a · b^T} for {@code a [m, k]}, {@code b [n, k]}, {@code c [m, n]}. */
+    void matmulNT(FloatMatrix a, FloatMatrix b, FloatMatrix c);
+
+    /** One Adam step (PyTorch semantics, bias-corrected) over the first n elements of the arrays. */
+    void adam(float[] param, float[] grad, float[] m, float[] v, int n, AdamStep step);
+
+    /** Removes from every row of {@code grad} its component parallel to the same row of {@code w}. */
+    void removeParallelComponent(FloatMatrix w, FloatMatrix grad);
+
+    /** Scales every row of {@code w} to unit norm ({@code w / (‖w‖ + eps)}, eps = float32 epsilon). */
+    void normalizeRows(FloatMatrix w);
+
+    @Override
+    void close();
+}

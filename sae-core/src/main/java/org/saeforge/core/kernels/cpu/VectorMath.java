@@ -1,0 +1,101 @@
+package org.saeforge.core.kernels.cpu;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Vector API inner loops over float arrays with a scalar tail. {@link FloatVector#SPECIES_PREFERRED} adapts to the
+ * machine (512-bit on AVX-512, 256-bit on AVX2).
+ */
+public final class VectorMath {
+    static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    static final int L = S.length();
+
+    private VectorMath() {
+    }
+
+    /** Σ a[ao+i]·b[bo+i] for i < n. */
+    public static float dot(float[] a, int ao, float[] b, int bo, int n) {
+        int i = 0;
+        FloatVector acc0 = FloatVector.zero(S);
+        FloatVector acc1 = FloatVector.zero(S);
+        int bound2 = n - 2 * L;
+        for (; i <= bound2; i += 2 * L) {
+            acc0 = FloatVector.fromArray(S, a, ao + i).fma(FloatVector.fromArray(S, b, bo + i), acc0);
+            acc1 = FloatVector.fromArray(S, a, ao + i + L).fma(FloatVector.fromArray(S, b, bo + i + L), acc1);
+        }
+        for (; i <= n - L; i += L) {
+            acc0 = FloatVector.fromArray(S, a, ao + i).fma(FloatVector.fromArray(S, b, bo + i), acc0);
+        }
+        float s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            s += a[ao + i] * b[bo + i];
+        }
+        return s;
+    }
+
+    /** y[yo+i] += alpha·x[xo+i] for i < n. */
+    public static void axpy(float alpha, float[] x, int xo, float[] y, int yo, int n) {
+        int i = 0;
+        FloatVector va = FloatVector.broadcast(S, alpha);
+        for (; i <= n - L; i += L) {
+            FloatVector.fromArray(S, x, xo + i).fma(va, FloatVector.fromArray(S, y, yo + i)).intoArray(y, yo + i);
+        }
+        for (; i < n; i++) {
+            y[yo + i] += alpha * x[xo + i];
+        }
+    }
+
+    /** y[yo+i] += alpha·(x[xo+i] - shift[i]) for i < n. */
+    public static void axpyShifted(float alpha, float[] x, int xo, float[] shift, float[] y, int yo, int n) {
+        int i = 0;
+        FloatVector va = FloatVector.broadcast(S, alpha);
+        for (; i <= n - L; i += L) {
+            FloatVector xs = FloatVector.fromArray(S, x, xo + i).sub(FloatVector.fromArray(S, shift, i));
+            xs.fma(va, FloatVector.fromArray(S, y, yo + i)).intoArray(y, yo + i);
+        }
+        for (; i < n; i++) {
+            y[yo + i] += alpha * (x[xo + i] - shift[i]);
+        }
+    }
+
+    /** out[oo+i] = a[ao+i] - b[i] for i < n. */
+    public static void sub(float[] a, int ao, float[] b, float[] out, int oo, int n) {
+        int i = 0;
+        for (; i <= n - L; i += L) {
+            FloatVector.fromArray(S, a, ao + i).sub(FloatVector.fromArray(S, b, i)).intoArray(out, oo + i);
+        }
+        for (; i < n; i++) {
+            out[oo + i] = a[ao + i] - b[i];
+        }
+    }
+
+    /** a[ao+i] += b[i] for i < n. */
+    public static void addInPlace(float[] a, int ao, float[] b, int n) {
+        int i = 0;
+        for (; i <= n - L; i += L) {
+            FloatVector.fromArray(S, a, ao + i).add(FloatVector.fromArray(S, b, i)).intoArray(a, ao + i);
+        }
+        for (; i < n; i++) {
+            a[ao + i] += b[i];
+        }
+    }
+
+    /** a[ao+i] *= s for i < n. */
+    public static void scale(float[] a, int ao, float s, int n) {
+        int i = 0;
+        FloatVector vs = FloatVector.broadcast(S, s);
+        for (; i <= n - L; i += L) {
+            FloatVector.fromArray(S, a, ao + i).mul(vs).intoArray(a, ao + i);
+        }
+        for (; i < n; i++) {
+            a[ao + i] *= s;
+        }
+    }
+
+    /** Σ a[ao+i]² in double-free float vectors (fine for row norms). */
+    public static float sumSquares(float[] a, int ao, int n) {
+        return dot(a, ao, a, ao, n);
+    }
+}

@@ -1,0 +1,44 @@
+package org.saeforge.train;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.saeforge.core.io.Json;
+
+/**
+ * Held-out quality of a SAE.
+ *
+ * @param fvu               Σ‖x − x̂‖² / Σ‖x − mean‖² over the evaluated rows
+ * @param mse               Σ‖x − x̂‖² / (rows · dIn)
+ * @param l0                mean strictly positive latents per row
+ * @param deadFraction      share of latents that never fired on the evaluated rows
+ * @param denseFraction     share of latents that fired on more than 10% of the rows
+ * @param rows              rows evaluated
+ * @param skippedRows       rows skipped for holding NaN or infinity
+ * @param density           per-latent firing frequency on the evaluated rows
+ */
+public record EvalMetrics(double fvu, double mse, double l0, double deadFraction, double denseFraction, long rows,
+                          long skippedRows, double[] density) {
+
+    /** The metrics as a JSON object with the field names the CLI prints. */
+    public ObjectNode toJson() {
+        ObjectNode o = Json.object();
+        o.put("fvu", fvu);
+        o.put("mse", mse);
+        o.put("l0", l0);
+        o.put("dead_fraction", deadFraction);
+        o.put("dense_fraction", denseFraction);
+        o.put("rows_evaluated", rows);
+        if (skippedRows > 0) {
+            o.put("rows_skipped_bad", skippedRows);
+        }
+        return o;
+    }
+
+    /** log10 firing frequency per latent (SAELens sparsity.safetensors); never-firing latents get log10(1e-10) = -10. */
+    public float[] log10Density() {
+        float[] s = new float[density.length];
+        for (int j = 0; j < s.length; j++) {
+            s[j] = (float) Math.log10(density[j] + 1e-10);
+        }
+        return s;
+    }
+}
