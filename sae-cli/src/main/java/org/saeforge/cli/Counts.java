@@ -9,7 +9,11 @@ public final class Counts implements CommandLine.ITypeConverter<Long> {
 
     @Override
     public Long convert(String value) {
-        return parse(value);
+        try {
+            return parse(value);
+        } catch (SaeException e) {
+            throw new CommandLine.TypeConversionException(e.getMessage());
+        }
     }
 
     public static long parse(String value) {

@@ -52,7 +52,10 @@ public final class SaeCli implements Runnable {
         cl.setExitCodeExceptionMapper(e -> e instanceof SaeException s ? s.exitCode() : SaeException.INTERNAL);
         cl.setParameterExceptionHandler((ex, a) -> {
             CommandLine c = ex.getCommandLine();
-            err.println(c.getCommandName() + ": " + ex.getMessage() + " (see " + c.getCommandSpec().qualifiedName() + " --help)");
+            // An unknown option explains a "missing required option" error better than the latter does.
+            String msg = c.getUnmatchedArguments().isEmpty() ? ex.getMessage()
+                    : "unknown option or argument: " + String.join(" ", c.getUnmatchedArguments());
+            err.println(c.getCommandSpec().qualifiedName() + ": " + oneLine(msg) + " (see " + c.getCommandSpec().qualifiedName() + " --help)");
             return SaeException.BAD_INPUT;
         });
         cl.setExecutionExceptionHandler((ex, c, parseResult) -> {

@@ -6,9 +6,14 @@ import org.saeforge.core.model.SparseAutoencoder;
 import org.saeforge.core.tensor.FloatMatrix;
 
 /**
- * Initial weights: decoder rows are random unit directions, the encoder is the decoder's transpose
- * ({@code wEncT = wDec}), {@code bEnc = 0}, and {@code bDec} the geometric median of a sample of rows, so that the
- * encoder starts from a robust centre of the data rather than the origin.
+ * Initial weights. Encoder rows are drawn uniformly from [-1/sqrt(dIn), 1/sqrt(dIn)] (PyTorch's default Linear init,
+ * as in sparsify), decoder rows are the same directions normalised to unit length (so the encoder is the decoder's
+ * transpose up to a per-row scale of about 1/sqrt(3)), {@code bEnc = 0}, and {@code bDec} is the geometric median of a
+ * sample of rows, a robust centre of the data.
+ *
+ * <p>Why not {@code wEnc = wDecᵀ} exactly: measured on synthetic data (dIn 256, 4096 latents, k 16, 3M rows, same
+ * test rows), unit-norm encoder rows reached FVU 0.379 and 3.5% recovery where the scaled rows reach 0.284 and 8.2%
+ * (the PyTorch peer: 0.284, 8.1%): with Adam's per-element steps, smaller encoder rows move relatively faster early on.
  */
 public final class Initializer {
     private Initializer() {
@@ -19,20 +24,21 @@ public final class Initializer {
         int n = config.numLatents();
         int d = config.dIn();
         SplittableRandom rnd = new SplittableRandom(seed ^ 0x1A17L);
-        float[] w = sae.wDec().data();
+        float[] enc = sae.wEncT().data();
+        float[] dec = sae.wDec().data();
+        double bound = 1 / Math.sqrt(d);
         for (int j = 0; j < n; j++) {
             double ss = 0;
             for (int i = 0; i < d; i++) {
-                double g = rnd.nextGaussian();
-                w[j * d + i] = (float) g;
-                ss += g * g;
+                float u = (float) ((rnd.nextDouble() * 2 - 1) * bound);
+                enc[j * d + i] = u;
+                ss += (double) u * u;
             }
-            float inv = (float) (1.0 / Math.sqrt(ss));
+            float inv = (float) (1.0 / (Math.sqrt(ss) + Math.ulp(1.0f)));
             for (int i = 0; i < d; i++) {
-                w[j * d + i] *= inv;
+                dec[j * d + i] = enc[j * d + i] * inv;
             }
         }
-        System.arraycopy(w, 0, sae.wEncT().data(), 0, n * d);
         if (sample != null && sample.rows() > 0) {
             float[] median = geometricMedian(sample, 100, 1e-5);
             System.arraycopy(median, 0, sae.bDec(), 0, d);

@@ -1,0 +1,307 @@
+package org.saeforge.core.kernels.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.function.Supplier;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.saeforge.core.kernels.AdamStep;
+import org.saeforge.core.kernels.AuxSelection;
+import org.saeforge.core.kernels.Kernels;
+import org.saeforge.core.model.Architecture;
+import org.saeforge.core.model.SparseAutoencoder;
+import org.saeforge.core.tensor.FloatMatrix;
+import org.saeforge.core.tensor.SparseCodes;
+import org.saeforge.core.testing.TestData;
+
+/**
+ * Parity of {@link CpuKernels} (OpenBLAS and pure-Java GEMM, 1 and 3 threads) against {@link ReferenceKernels} on
+ * seeded random awkward shapes: batch 1, odd widths, k = 1 and k = numLatents. Tolerance: fp32 kernels, relative error
+ * ‖out − ref‖ / ‖ref‖ below 1e-5. Top-k index sets must equal the reference's except at near-ties, where the k-th and
+ * (k+1)-th reference pre-activations are closer than {@link #TIE_TOL} (relative to the row's largest magnitude).
+ */
+class CpuKernelsParityTest {
+    static final double TOL = 1e-5;
+    static final double TIE_TOL = 1e-5;
+
+    /** batch, dIn, numLatents, k. */
+    static final int[][] SHAPES = {
+        {1, 7, 13, 1},
+        {1, 16, 32, 32},
+        {5, 33, 65, 65},
+        {17, 48, 192, 8},
+        {31, 100, 301, 1},
+        {64, 129, 257, 17},
+        {130, 64, 1000, 32},
+    };
+
+    private static final ReferenceKernels REF = new ReferenceKernels();
+    private static final List<Kernels> OPENED = new ArrayList<>();
+
+    static Stream<Arguments> cases() {
+        List<Arguments> out = new ArrayList<>();
+        List<Supplier<Kernels>> backends = List.of(
+                () -> open(new CpuKernels(1)),
+                () -> open(new CpuKernels(3)),
+                () -> open(CpuKernels.withJavaGemm(1)),
+                () -> open(CpuKernels.withJavaGemm(2)));
+        String[] names = {"blas-1t", "blas-3t", "java-1t", "java-2t"};
+        for (int[] s : SHAPES) {
+            for (int b = 0; b < backends.size(); b++) {
+                out.add(Arguments.of(names[b] + " " + Arrays.toString(s), s, backends.get(b)));
+            }
+        }
+        return out.stream();
+    }
+
+    private static synchronized Kernels open(Kernels k) {
+        OPENED.add(k);
+        return k;
+    }
+
+    @AfterAll
+    static void closeAll() {
+        OPENED.forEach(Kernels::close);
+    }
+
+    private static FloatMatrix poisoned(int rows, int cols) {
+        FloatMatrix m = new FloatMatrix(rows, cols);
+        m.fill(Float.NaN);
+        return m;
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("cases")
+    void encodeTopKWithAux(String name, int[] s, Supplier<Kernels> backend) {
+        Kernels fast = backend.get();
+        int batch = s[0];
+        int dIn = s[1];
+        int n = s[2];
+        int k = s[3];
+        SparseAutoencoder sae = TestData.randomSae(Architecture.TOPK, dIn, n, k, 11 + n);
+        FloatMatrix x = FloatMatrix.random(batch, dIn, 7 + batch, 1.5f);
+        int[] dead = new SplittableRandom(n).ints(0, n).distinct().limit(Math.max(1, n / 3)).sorted().toArray();
+        int kAux = Math.max(1, Math.min(dead.length, dIn / 2));
+
+        SparseCodes ref = SparseCodes.fixedK(batch, n, k);
+        SparseCodes refAux = SparseCodes.fixedK(batch, n, kAux);
+        REF.encode(x, sae, ref, new AuxSelection(dead, dead.length, kAux, refAux));
+        SparseCodes got = SparseCodes.fixedK(batch, n, k);
+        SparseCodes gotAux = SparseCodes.fixedK(batch, n, kAux);
+        Arrays.fill(got.values(), Float.NaN);
+        Arrays.fill(gotAux.values(), Float.NaN);
+        fast.encode(x, sae, got, new AuxSelection(dead, dead.length, kAux, gotAux));
+
+        for (int r = 0; r < batch; r++) {
+            double[] pre = ReferenceKernels.preActivations(x, r, sae);
+            assertTopKRow(pre, null, ref, got, r, k);
+            assertTopKRow(pre, dead, refAux, gotAux, r, kAux);
+        }
+        assertTrue(TestData.relError(got.values(), ref.values(), batch * k) < TOL, "top-k values");
+        assertTrue(TestData.relError(gotAux.values(), refAux.values(), batch * kAux) < TOL, "aux values");
+    }
+
+    /** Checks one row of top-k codes against the reference with the near-tie rule. */
+    static void assertTopKRow(double[] pre, int[] candidates, SparseCodes ref, SparseCodes got, int r, int k) {
+        double[] cand = candidates == null ? pre : Arrays.stream(candidates).mapToDouble(j -> pre[j]).toArray();
+        double[] sorted = cand.clone();
+        Arrays.sort(sorted);
+        double maxAbs = Arrays.stream(cand).map(Math::abs).max().orElse(1);
+        double kth = sorted[sorted.length - k];
+        boolean nearTie = k < sorted.length && kth - sorted[sorted.length - k - 1] < TIE_TOL * maxAbs;
+        int[] refIdx = Arrays.copyOfRange(ref.indices(), r * k, (r + 1) * k);
+        int[] gotIdx = Arrays.copyOfRange(got.indices(), r * k, (r + 1) * k);
+        for (int i = 0; i < k; i++) {
+            float v = got.values()[r * k + i];
+            assertTrue(!Float.isNaN(v), "row " + r + " entry " + i + " not written");
+            if (i > 0) {
+                assertTrue(v <= got.values()[r * k + i - 1], "row " + r + " not sorted by value");
+            }
+            assertTrue(pre[gotIdx[i]] >= kth - TIE_TOL * maxAbs, "row " + r + " selected latent " + gotIdx[i] + " below the k-th value");
+        }
+        if (!nearTie) {
+            int[] a = refIdx.clone();
+            int[] b = gotIdx.clone();
+            Arrays.sort(a);
+            Arrays.sort(b);
+            assertArrayEquals(a, b, "row " + r + " top-k index set");
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("cases")
+    void encodeJumpReluAndRelu(String name, int[] s, Supplier<Kernels> backend) {
+        Kernels fast = backend.get();
+        int batch = s[0];
+        for (Architecture arch : new Architecture[] {Architecture.JUMPRELU, Architecture.RELU}) {
+            SparseAutoencoder sae = TestData.randomSae(arch, s[1], s[2], 0, 5 + s[2]);
+            FloatMatrix x = FloatMatrix.random(batch, s[1], 3 + batch, 1.5f);
+            SparseCodes ref = new SparseCodes(batch, s[2], 4);
+            SparseCodes got = new SparseCodes(batch, s[2], 4);
+            REF.encode(x, sae, ref, null);
+            fast.encode(x, sae, got, null);
+            FloatMatrix refDense = ref.toDense();
+            FloatMatrix gotDense = got.toDense();
+            for (int r = 0; r < batch; r++) {
+                double[] pre = ReferenceKernels.preActivations(x, r, sae);
+                for (int j = 0; j < s[2]; j++) {
+                    double thr = arch == Architecture.RELU ? 0 : Math.max(0, sae.threshold()[j]);
+                    if (Math.abs(pre[j] - thr) < TIE_TOL) {
+                        continue;
+                    }
+                    assertEquals(refDense.get(r, j), gotDense.get(r, j), 1e-5 * (1 + Math.abs(refDense.get(r, j))),
+                            arch + " row " + r + " latent " + j);
+                }
+                for (int p = got.rowStart(r) + 1; p < got.rowEnd(r); p++) {
+                    assertTrue(got.indices()[p] > got.indices()[p - 1], "variable-length rows in ascending latent order");
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("cases")
+    void decodeGatherScatter(String name, int[] s, Supplier<Kernels> backend) {
+        Kernels fast = backend.get();
+        int batch = s[0];
+        int dIn = s[1];
+        int n = s[2];
+        int k = s[3];
+        SparseCodes codes = TestData.randomCodes(batch, n, k, 17 + k);
+        FloatMatrix w = FloatMatrix.random(n, dIn, 19, 0.3f);
+        float[] bias = TestData.randomArray(dIn, 23, 0.2f);
+
+        FloatMatrix refOut = new FloatMatrix(batch, dIn);
+        REF.decode(codes, w, bias, refOut);
+        FloatMatrix out = poisoned(batch, dIn);
+        fast.decode(codes, w, bias, out);
+        assertTrue(TestData.relError(out, refOut) < TOL, "decode");
+        fast.decode(codes, w, null, out);
+        REF.decode(codes, w, null, refOut);
+        assertTrue(TestData.relError(out, refOut) < TOL, "decode without bias");
+
+        FloatMatrix dOut = FloatMatrix.random(batch, dIn, 29, 1f);
+        float[] refDots = new float[batch * k];
+        REF.gatherDots(codes, dOut, w, refDots);
+        float[] dots = new float[batch * k];
+        Arrays.fill(dots, Float.NaN);
+        fast.gatherDots(codes, dOut, w, dots);
+        assertTrue(TestData.relError(dots, refDots, batch * k) < TOL, "gatherDots");
+
+        float[] coef = TestData.randomArray(batch * k, 31, 1f);
+        float[] shift = TestData.randomArray(dIn, 37, 0.5f);
+        FloatMatrix refW = FloatMatrix.random(n, dIn, 41, 0.1f);
+        FloatMatrix gotW = refW.copy();
+        float[] refB = TestData.randomArray(n, 43, 0.1f);
+        float[] gotB = refB.clone();
+        REF.scatterOuter(codes, coef, dOut, shift, refW, refB);
+        fast.scatterOuter(codes, coef, dOut, shift, gotW, gotB);
+        assertTrue(TestData.relError(gotW, refW) < TOL, "scatterOuter dW");
+        assertTrue(TestData.relError(gotB, refB, n) < TOL, "scatterOuter dBias");
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("cases")
+    void denseOps(String name, int[] s, Supplier<Kernels> backend) {
+        Kernels fast = backend.get();
+        int m = s[0];
+        int dIn = s[1];
+        int n = s[2];
+        FloatMatrix a = FloatMatrix.random(m, dIn, 47, 1f);
+        FloatMatrix b = FloatMatrix.random(n, dIn, 53, 1f);
+        FloatMatrix refC = new FloatMatrix(m, n);
+        REF.matmulNT(a, b, refC);
+        FloatMatrix c = poisoned(m, n);
+        fast.matmulNT(a, b, c);
+        assertTrue(TestData.relError(c, refC) < TOL, "matmulNT");
+
+        int size = n * dIn + 3;
+        float[] p0 = TestData.randomArray(size, 59, 1f);
+        float[] gradient = TestData.randomArray(size, 61, 0.01f);
+        float[][] ref = {p0.clone(), new float[size], new float[size]};
+        float[][] got = {p0.clone(), new float[size], new float[size]};
+        for (int step = 1; step <= 3; step++) {
+            AdamStep hp = AdamStep.of(1e-3f, step);
+            REF.adam(ref[0], gradient, ref[1], ref[2], size, hp);
+            fast.adam(got[0], gradient, got[1], got[2], size, hp);
+        }
+        for (int i = 0; i < 3; i++) {
+            assertTrue(TestData.relError(got[i], ref[i], size) < TOL, "adam state " + i);
+        }
+        // the update itself (not just the parameters, which barely move) must match
+        float[] refDelta = new float[size];
+        float[] gotDelta = new float[size];
+        for (int i = 0; i < size; i++) {
+            refDelta[i] = ref[0][i] - p0[i];
+            gotDelta[i] = got[0][i] - p0[i];
+        }
+        assertTrue(TestData.relError(gotDelta, refDelta, size) < 1e-4, "adam update");
+
+        FloatMatrix w = FloatMatrix.random(n, dIn, 67, 1f);
+        FloatMatrix wRef = w.copy();
+        fast.normalizeRows(w);
+        REF.normalizeRows(wRef);
+        assertTrue(TestData.relError(w, wRef) < TOL, "normalizeRows");
+        FloatMatrix g = FloatMatrix.random(n, dIn, 71, 1f);
+        FloatMatrix gRef = g.copy();
+        fast.removeParallelComponent(w, g);
+        REF.removeParallelComponent(wRef, gRef);
+        assertTrue(TestData.relError(g, gRef) < TOL, "removeParallelComponent");
+    }
+
+    @Test
+    void resultsDoNotDependOnThreadCount() {
+        int batch = 77;
+        int dIn = 40;
+        int n = 300;
+        int k = 9;
+        SparseAutoencoder sae = TestData.randomSae(Architecture.TOPK, dIn, n, k, 3);
+        FloatMatrix x = FloatMatrix.random(batch, dIn, 5, 1f);
+        try (CpuKernels one = new CpuKernels(1); CpuKernels three = new CpuKernels(3)) {
+            SparseCodes a = SparseCodes.fixedK(batch, n, k);
+            SparseCodes b = SparseCodes.fixedK(batch, n, k);
+            one.encode(x, sae, a, null);
+            three.encode(x, sae, b, null);
+            assertArrayEquals(Arrays.copyOf(a.indices(), batch * k), Arrays.copyOf(b.indices(), batch * k));
+            assertArrayEquals(Arrays.copyOf(a.values(), batch * k), Arrays.copyOf(b.values(), batch * k));
+            FloatMatrix wa = new FloatMatrix(n, dIn);
+            FloatMatrix wb = new FloatMatrix(n, dIn);
+            float[] ba = new float[n];
+            float[] bb = new float[n];
+            one.scatterOuter(a, a.values(), x, sae.bDec(), wa, ba);
+            three.scatterOuter(b, b.values(), x, sae.bDec(), wb, bb);
+            assertArrayEquals(wa.data(), wb.data());
+            assertArrayEquals(ba, bb);
+        }
+    }
+
+    @Test
+    void shapeMismatchesAreRejectedBeforeWork() {
+        try (CpuKernels cpu = new CpuKernels(1)) {
+            SparseAutoencoder sae = TestData.randomSae(Architecture.TOPK, 8, 16, 2, 1);
+            FloatMatrix wrong = FloatMatrix.random(3, 9, 1, 1f);
+            IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> cpu.encode(wrong, sae, SparseCodes.fixedK(3, 16, 2), null));
+            assertTrue(e.getMessage().contains("9"), e.getMessage());
+            SparseCodes codes = TestData.randomCodes(3, 16, 2, 1);
+            assertThrowsShape(() -> cpu.decode(codes, FloatMatrix.random(15, 8, 1, 1f), null, new FloatMatrix(3, 8)));
+            assertThrowsShape(() -> cpu.decode(codes, FloatMatrix.random(16, 8, 1, 1f), null, new FloatMatrix(3, 7)));
+            assertThrowsShape(() -> cpu.matmulNT(new FloatMatrix(2, 3), new FloatMatrix(4, 5), new FloatMatrix(2, 4)));
+        }
+    }
+
+    private static void assertThrowsShape(org.junit.jupiter.api.function.Executable e) {
+        IllegalArgumentException ex = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, e);
+        assertTrue(ex.getMessage().contains("["), "message names the shape: " + ex.getMessage());
+    }
+}

@@ -1,0 +1,96 @@
+package org.saeforge.train;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Arrays;
+import org.junit.jupiter.api.Test;
+import org.saeforge.core.model.SaeConfig;
+import org.saeforge.core.model.SparseAutoencoder;
+import org.saeforge.core.tensor.FloatMatrix;
+import org.saeforge.core.tensor.SparseCodes;
+import org.saeforge.train.synth.SyntheticData;
+
+/** Schedule, initialisation, dead-latent tracking and the synthetic generator. */
+class PiecesTest {
+
+    @Test
+    void scheduleWarmsUpThenDecaysToZero() {
+        LrSchedule s = new LrSchedule(1e-3, 10, 110);
+        assertEquals(0.0, s.lrAt(0));
+        assertEquals(5e-4, s.lrAt(5), 1e-12);
+        assertEquals(1e-3, s.lrAt(10), 1e-12);
+        assertEquals(5e-4, s.lrAt(60), 1e-12);
+        assertEquals(1e-5, s.lrAt(109), 1e-12);
+        assertEquals(1000, TrainConfig.defaults(64, 4).withTokens(4096L * 100_000).effectiveWarmupSteps());
+        assertEquals(36, TrainConfig.defaults(4096, 16).withTokens(3_000_000).effectiveWarmupSteps());
+        assertEquals(4e-4, TrainConfig.defaults(4096, 16).effectiveLr(), 1e-12);
+    }
+
+    @Test
+    void geometricMedianResistsOutliers() {
+        FloatMatrix pts = new FloatMatrix(101, 2);
+        for (int r = 0; r < 100; r++) {
+            pts.set(r, 0, (float) Math.cos(r * 0.0628));
+            pts.set(r, 1, (float) Math.sin(r * 0.0628));
+        }
+        pts.set(100, 0, 1e4f);
+        float[] median = Initializer.geometricMedian(pts, 200, 1e-9);
+        assertTrue(Math.hypot(median[0], median[1]) < 0.05, Arrays.toString(median));
+        FloatMatrix two = FloatMatrix.wrap(3, 1, new float[] {0f, 1f, 10f});
+        assertEquals(1f, Initializer.geometricMedian(two, 500, 1e-12)[0], 1e-3f);
+    }
+
+    @Test
+    void initialisationUsesUnitDecoderAndEncoderOfTheSameDirections() {
+        SparseAutoencoder s = Initializer.init(SaeConfig.topK(20, 50, 3), FloatMatrix.random(64, 20, 1, 1f), 7);
+        for (int j = 0; j < 50; j++) {
+            double dd = 0;
+            double ee = 0;
+            double de = 0;
+            for (int i = 0; i < 20; i++) {
+                dd += s.wDec().get(j, i) * s.wDec().get(j, i);
+                ee += s.wEncT().get(j, i) * s.wEncT().get(j, i);
+                de += s.wDec().get(j, i) * s.wEncT().get(j, i);
+                assertTrue(Math.abs(s.wEncT().get(j, i)) <= 1 / Math.sqrt(20));
+            }
+            assertEquals(1.0, dd, 1e-5);
+            assertEquals(1.0, de / Math.sqrt(dd * ee), 1e-5, "same direction");
+        }
+        assertTrue(Arrays.equals(s.bEnc(), new float[50]));
+    }
+
+    @Test
+    void deadTrackerCountsRowsSinceSelection() {
+        DeadLatentTracker t = new DeadLatentTracker(5, 100);
+        SparseCodes c = SparseCodes.fixedK(2, 5, 1);
+        c.indices()[0] = 1;
+        c.indices()[1] = 3;
+        t.update(c, 60);
+        assertEquals(0, t.numDead());
+        t.update(c, 60);
+        assertEquals(3, t.numDead());
+        assertArrayEquals(new int[] {0, 2, 4}, Arrays.copyOf(t.deadIds(), 3));
+        assertEquals(0.6, t.deadFraction(), 1e-12);
+    }
+
+    @Test
+    void syntheticDataFollowsItsModel() throws Exception {
+        SyntheticData s = new SyntheticData(24, 300, 9, 3);
+        double sum = Arrays.stream(s.probabilities()).sum();
+        assertEquals(9, sum, 1e-9);
+        assertTrue(Arrays.stream(s.probabilities()).max().getAsDouble() <= 0.5 + 1e-12);
+        for (int r = 0; r < 300; r++) {
+            double ss = 0;
+            for (int i = 0; i < 24; i++) {
+                ss += s.truth().get(r, i) * s.truth().get(r, i);
+            }
+            assertEquals(1.0, ss, 1e-5);
+        }
+        java.nio.file.Path f = java.nio.file.Files.createTempFile("syn", ".npy");
+        SyntheticData.Summary summary = s.write(f, 20_000);
+        assertEquals(9, summary.avgActiveRealized(), 0.2);
+        java.nio.file.Files.delete(f);
+    }
+}

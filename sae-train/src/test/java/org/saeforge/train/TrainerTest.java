@@ -1,0 +1,139 @@
+package org.saeforge.train;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.saeforge.core.SaeException;
+import org.saeforge.core.data.ActivationSource;
+import org.saeforge.core.data.ActivationSources;
+import org.saeforge.core.io.Json;
+import org.saeforge.core.kernels.Device;
+import org.saeforge.core.model.SparseAutoencoder;
+import org.saeforge.core.tensor.FloatMatrix;
+import org.saeforge.train.synth.SyntheticData;
+
+/** End-to-end training on small synthetic data with a known dictionary. */
+class TrainerTest {
+    @TempDir
+    static Path tmp;
+    static Path data;
+    static FloatMatrix truth;
+
+    @BeforeAll
+    static void makeData() {
+        SyntheticData synth = new SyntheticData(32, 96, 4, 1);
+        data = tmp.resolve("acts.npy");
+        synth.write(data, 40_000);
+        truth = synth.truth();
+    }
+
+    static TrainConfig small() {
+        return TrainConfig.defaults(192, 4).withBatchSize(512).withTokens(300_000).withLr(4e-3).withEvalRows(2000)
+                .withDevice(Device.CPU, 2);
+    }
+
+    @Test
+    void learnsTheSyntheticDictionary() throws IOException {
+        Path out = tmp.resolve("run");
+        TrainResult r;
+        try (ActivationSource src = ActivationSources.open(data)) {
+            r = new Trainer(small(), null).train(src, out, truth, Map.of("model_name", "unit-test"));
+        }
+        assertTrue(r.eval().fvu() < 0.25, "held-out FVU " + r.eval().fvu());
+        assertTrue(r.recovered() > 0.5, "recovered " + r.recovered());
+        assertEquals(4.0, r.eval().l0(), 0.05);
+        assertEquals(585, r.steps());
+        assertTrue(r.eval().rows() >= 2000);
+
+        SparseAutoencoder loaded = SparseAutoencoder.load(out.resolve(Trainer.SAELENS_DIR));
+        assertArrayEquals(r.sae().wEncT().data(), loaded.wEncT().data(), "the export holds the trained weights");
+        assertArrayEquals(r.sae().wDec().data(), loaded.wDec().data());
+        assertArrayEquals(r.sae().bEnc(), loaded.bEnc());
+        assertArrayEquals(r.sae().bDec(), loaded.bDec());
+        assertEquals("unit-test", loaded.config().metadata().get("model_name"));
+        List<String> lines = Files.readAllLines(out.resolve(Trainer.METRICS_FILE));
+        assertTrue(lines.size() >= 50, "metrics.jsonl has a line per logged step: " + lines.size());
+        JsonNode first = Json.mapper().readTree(lines.get(0));
+        JsonNode last = Json.mapper().readTree(lines.get(lines.size() - 1));
+        for (String field : new String[] {"step", "tokens", "lr", "fvu", "auxk", "l0", "dead_fraction", "rows_per_sec"}) {
+            assertTrue(last.has(field), field);
+        }
+        assertTrue(last.get("fvu").asDouble() < first.get("fvu").asDouble(), "training FVU decreases");
+        JsonNode run = Json.read(out.resolve("run.json"));
+        assertEquals(192, run.get("config").get("num_latents").asInt());
+        for (int j = 0; j < loaded.numLatents(); j++) {
+            double ss = 0;
+            for (int i = 0; i < loaded.dIn(); i++) {
+                ss += loaded.wDec().get(j, i) * loaded.wDec().get(j, i);
+            }
+            assertEquals(1.0, ss, 1e-4, "decoder row " + j + " stays unit-norm");
+        }
+    }
+
+    @Test
+    void sameSeedGivesIdenticalWeights() {
+        TrainConfig c = small().withTokens(40_000);
+        SparseAutoencoder a;
+        SparseAutoencoder b;
+        SparseAutoencoder other;
+        try (ActivationSource src = ActivationSources.open(data)) {
+            a = new Trainer(c, null).train(src, null, null, null).sae();
+            b = new Trainer(c, null).train(src, null, null, null).sae();
+            other = new Trainer(c.withSeed(9), null).train(src, null, null, null).sae();
+        }
+        assertTrue(a.sameWeights(b));
+        assertFalse(a.sameWeights(other));
+    }
+
+    @Test
+    void fastPathMatchesReferenceQuality() {
+        TrainConfig c = TrainConfig.defaults(48, 3).withBatchSize(128).withTokens(20_000).withLr(3e-3).withEvalRows(1000);
+        double[] fvu = new double[2];
+        Device[] devices = {Device.CPU, Device.CPU_REF};
+        try (ActivationSource src = ActivationSources.open(data)) {
+            for (int i = 0; i < 2; i++) {
+                fvu[i] = new Trainer(c.withDevice(devices[i], 2), null).train(src, null, null, null).eval().fvu();
+            }
+        }
+        assertEquals(fvu[1], fvu[0], 0.005 * fvu[1], "held-out FVU cpu " + fvu[0] + " vs cpu-ref " + fvu[1]);
+    }
+
+    @Test
+    void auxKRevivesDeadLatents() {
+        // A tiny dead window makes latents dead quickly; AuxK must keep the dead share well below the run without it.
+        TrainConfig base = small().withTokens(150_000).withDeadAfter(2048);
+        double withAux;
+        double withoutAux;
+        try (ActivationSource src = ActivationSources.open(data)) {
+            withAux = new Trainer(base, null).train(src, null, null, null).eval().deadFraction();
+            withoutAux = new Trainer(base.withAuxK(0, -1), null).train(src, null, null, null).eval().deadFraction();
+        }
+        assertTrue(withAux < withoutAux, "dead fraction with AuxK " + withAux + " vs without " + withoutAux);
+    }
+
+    @Test
+    void refusesImpossibleConfigurations() {
+        assertThrows(SaeException.class, () -> TrainConfig.defaults(10, 11));
+        assertThrows(SaeException.class, () -> TrainConfig.defaults(10, 2).withTokens(100).withBatchSize(4096));
+        try (ActivationSource src = ActivationSources.open(data)) {
+            SaeException e = assertThrows(SaeException.class,
+                    () -> new Trainer(small(), null).train(src, null, new FloatMatrix(3, 31), null));
+            assertTrue(e.getMessage().contains("31"), e.getMessage());
+            SaeException big = assertThrows(SaeException.class,
+                    () -> new Trainer(small().withBatchSize(39_000).withTokens(39_000), null).train(src, null, null, null));
+            assertTrue(big.getMessage().contains("fewer than one batch"), big.getMessage());
+        }
+    }
+}
