@@ -1,7 +1,6 @@
 package org.saeforge.core.kernels.cpu;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -115,22 +114,22 @@ final class VectorGemm implements DenseGemm {
         int o1 = o0 + n;
         int o2 = o1 + n;
         int o3 = o2 + n;
-        out[o0] = c00.reduceLanes(VectorOperators.ADD) + tail(a, a0, b0, t);
-        out[o0 + 1] = c01.reduceLanes(VectorOperators.ADD) + tail(a, a0, b1, t);
-        out[o0 + 2] = c02.reduceLanes(VectorOperators.ADD) + tail(a, a0, b2, t);
-        out[o0 + 3] = c03.reduceLanes(VectorOperators.ADD) + tail(a, a0, b3, t);
-        out[o1] = c10.reduceLanes(VectorOperators.ADD) + tail(a, a1, b0, t);
-        out[o1 + 1] = c11.reduceLanes(VectorOperators.ADD) + tail(a, a1, b1, t);
-        out[o1 + 2] = c12.reduceLanes(VectorOperators.ADD) + tail(a, a1, b2, t);
-        out[o1 + 3] = c13.reduceLanes(VectorOperators.ADD) + tail(a, a1, b3, t);
-        out[o2] = c20.reduceLanes(VectorOperators.ADD) + tail(a, a2, b0, t);
-        out[o2 + 1] = c21.reduceLanes(VectorOperators.ADD) + tail(a, a2, b1, t);
-        out[o2 + 2] = c22.reduceLanes(VectorOperators.ADD) + tail(a, a2, b2, t);
-        out[o2 + 3] = c23.reduceLanes(VectorOperators.ADD) + tail(a, a2, b3, t);
-        out[o3] = c30.reduceLanes(VectorOperators.ADD) + tail(a, a3, b0, t);
-        out[o3 + 1] = c31.reduceLanes(VectorOperators.ADD) + tail(a, a3, b1, t);
-        out[o3 + 2] = c32.reduceLanes(VectorOperators.ADD) + tail(a, a3, b2, t);
-        out[o3 + 3] = c33.reduceLanes(VectorOperators.ADD) + tail(a, a3, b3, t);
+        out[o0] = VectorMath.sumLanes(c00) + tail(a, a0, b0, t);
+        out[o0 + 1] = VectorMath.sumLanes(c01) + tail(a, a0, b1, t);
+        out[o0 + 2] = VectorMath.sumLanes(c02) + tail(a, a0, b2, t);
+        out[o0 + 3] = VectorMath.sumLanes(c03) + tail(a, a0, b3, t);
+        out[o1] = VectorMath.sumLanes(c10) + tail(a, a1, b0, t);
+        out[o1 + 1] = VectorMath.sumLanes(c11) + tail(a, a1, b1, t);
+        out[o1 + 2] = VectorMath.sumLanes(c12) + tail(a, a1, b2, t);
+        out[o1 + 3] = VectorMath.sumLanes(c13) + tail(a, a1, b3, t);
+        out[o2] = VectorMath.sumLanes(c20) + tail(a, a2, b0, t);
+        out[o2 + 1] = VectorMath.sumLanes(c21) + tail(a, a2, b1, t);
+        out[o2 + 2] = VectorMath.sumLanes(c22) + tail(a, a2, b2, t);
+        out[o2 + 3] = VectorMath.sumLanes(c23) + tail(a, a2, b3, t);
+        out[o3] = VectorMath.sumLanes(c30) + tail(a, a3, b0, t);
+        out[o3 + 1] = VectorMath.sumLanes(c31) + tail(a, a3, b1, t);
+        out[o3 + 2] = VectorMath.sumLanes(c32) + tail(a, a3, b2, t);
+        out[o3 + 3] = VectorMath.sumLanes(c33) + tail(a, a3, b3, t);
     }
 
     private float tail(float[] a, int ao, int bo, int from) {

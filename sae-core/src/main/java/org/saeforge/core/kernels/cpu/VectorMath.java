@@ -1,7 +1,7 @@
 package org.saeforge.core.kernels.cpu;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -11,8 +11,29 @@ import jdk.incubator.vector.VectorSpecies;
 public final class VectorMath {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     static final int L = S.length();
+    /** Butterfly shuffles (lane i <-> i ^ step) for a lane sum whose order never depends on the JIT tier. */
+    @SuppressWarnings("unchecked")
+    private static final VectorShuffle<Float>[] BUTTERFLY = new VectorShuffle[Integer.numberOfTrailingZeros(L)];
+
+    static {
+        for (int level = 0, step = L / 2; step >= 1; level++, step /= 2) {
+            int st = step;
+            BUTTERFLY[level] = VectorShuffle.fromOp(S, i -> i ^ st);
+        }
+    }
 
     private VectorMath() {
+    }
+
+    /**
+     * The sum of a vector's lanes in a fixed order. {@code reduceLanes(ADD)} may add in a different order when
+     * interpreted than when compiled, which made two identical training runs in one JVM differ in the last bits.
+     */
+    public static float sumLanes(FloatVector v) {
+        for (VectorShuffle<Float> shuffle : BUTTERFLY) {
+            v = v.add(v.rearrange(shuffle));
+        }
+        return v.lane(0);
     }
 
     /** Σ a[ao+i]·b[bo+i] for i < n. */
@@ -28,7 +49,7 @@ public final class VectorMath {
         for (; i <= n - L; i += L) {
             acc0 = FloatVector.fromArray(S, a, ao + i).fma(FloatVector.fromArray(S, b, bo + i), acc0);
         }
-        float s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        float s = sumLanes(acc0.add(acc1));
         for (; i < n; i++) {
             s += a[ao + i] * b[bo + i];
         }
