@@ -29,6 +29,7 @@ public final class TopKObjective {
     private final FloatMatrix grad;
     private final FloatMatrix auxHat;
     private final FloatMatrix auxGrad;
+    private final FloatMatrix auxTarget;
     private final float[] dValues;
     private final float[] dAux;
 
@@ -45,6 +46,7 @@ public final class TopKObjective {
         this.grad = new FloatMatrix(batchSize, dIn);
         this.auxHat = new FloatMatrix(batchSize, dIn);
         this.auxGrad = new FloatMatrix(batchSize, dIn);
+        this.auxTarget = new FloatMatrix(batchSize, dIn);
         this.dValues = new float[batchSize * k];
         this.dAux = new float[batchSize * Math.min(kAux, numLatents)];
     }
@@ -67,30 +69,17 @@ public final class TopKObjective {
         int kAuxEff = Math.min(kAux, numDead);
         AuxSelection aux = useAux ? new AuxSelection(deadIds, numDead, kAuxEff, auxCodes) : null;
         kernels.encode(x, sae, codes, aux);
-        kernels.decode(codes, sae.wDec(), sae.bDec(), xHat);
 
-        float[] xs = x.data();
-        float[] xh = xHat.data();
-        float[] gr = grad.data();
-        double totalVar = totalVariance(xs, b);
-        double sse = 0;
-        for (int i = 0, n = b * dIn; i < n; i++) {
-            float e = xh[i] - xs[i];
-            sse += (double) e * e;
-            gr[i] = e;
-        }
-        double fvu = sse / totalVar;
+        double totalVar = totalVariance(x.data(), b);
         float scale = (float) (2.0 / totalVar);
-        for (int i = 0, n = b * dIn; i < n; i++) {
-            gr[i] *= scale;
-        }
+        double sse = kernels.decodeLossGradient(codes, sae.wDec(), sae.bDec(), x, scale, xHat, grad, dValues);
+        double fvu = sse / totalVar;
 
         g.zero();
         // Decoder: x̂ = Σ z_j wDec[j] + bDec.
         kernels.scatterOuter(codes, codes.values(), grad, null, g.wDec, null);
-        addColumnSums(gr, b, g.bDec, 1f);
+        addColumnSums(grad.data(), b, g.bDec);
         // Encoder, through the selected latents; ReLU passes gradient only where the value is positive.
-        kernels.gatherDots(codes, grad, sae.wDec(), dValues);
         maskByValue(codes, dValues);
         kernels.scatterOuter(codes, dValues, x, sae.bDec(), g.wEncT, g.bEnc);
 
@@ -109,30 +98,21 @@ public final class TopKObjective {
     private double auxKGradient(Kernels kernels, SparseAutoencoder sae, FloatMatrix x, int kAuxEff, int numDead,
                                 double totalVar, Gradients g) {
         int b = batchSize;
-        kernels.decode(auxCodes, sae.wDec(), sae.bDec(), auxHat);
+        // The target is the residual x − x̂ of the main codes, held fixed (no gradient through it).
         float[] xs = x.data();
         float[] xh = xHat.data();
-        float[] ah = auxHat.data();
-        float[] ag = auxGrad.data();
+        float[] res = auxTarget.data();
+        for (int i = 0, n = b * dIn; i < n; i++) {
+            res[i] = xs[i] - xh[i];
+        }
         double scale = Math.min((double) numDead / kAux, 1.0);
-        double sse = 0;
-        for (int i = 0, n = b * dIn; i < n; i++) {
-            // residual e = x − x̂ is the target; ê − e
-            float diff = ah[i] - (xs[i] - xh[i]);
-            sse += (double) diff * diff;
-            ag[i] = diff;
-        }
-        double auxLoss = scale * sse / totalVar;
         float gscale = (float) (auxKCoef * scale * 2.0 / totalVar);
-        for (int i = 0, n = b * dIn; i < n; i++) {
-            ag[i] *= gscale;
-        }
+        double sse = kernels.decodeLossGradient(auxCodes, sae.wDec(), sae.bDec(), auxTarget, gscale, auxHat, auxGrad, dAux);
         kernels.scatterOuter(auxCodes, auxCodes.values(), auxGrad, null, g.wDec, null);
-        addColumnSums(ag, b, g.bDec, 1f);
-        kernels.gatherDots(auxCodes, auxGrad, sae.wDec(), dAux);
+        addColumnSums(auxGrad.data(), b, g.bDec);
         maskByValue(auxCodes, dAux);
         kernels.scatterOuter(auxCodes, dAux, x, sae.bDec(), g.wEncT, g.bEnc);
-        return auxLoss;
+        return scale * sse / totalVar;
     }
 
     private static void maskByValue(SparseCodes c, float[] d) {
@@ -161,7 +141,7 @@ public final class TopKObjective {
         }
     }
 
-    private void addColumnSums(float[] m, int rows, float[] out, float sign) {
+    private void addColumnSums(float[] m, int rows, float[] out) {
         double[] acc = new double[dIn];
         for (int r = 0; r < rows; r++) {
             int o = r * dIn;
@@ -170,7 +150,7 @@ public final class TopKObjective {
             }
         }
         for (int i = 0; i < dIn; i++) {
-            out[i] += sign * (float) acc[i];
+            out[i] += (float) acc[i];
         }
     }
 

@@ -46,6 +46,30 @@ public interface Kernels extends AutoCloseable {
      */
     void scatterOuter(SparseCodes codes, float[] coef, FloatMatrix src, float[] shift, FloatMatrix dW, float[] dBias);
 
+    /**
+     * Fused decode and reconstruction-loss gradient, the first half of a TopK backward:
+     * {@code xHat[r] = Σ_p values[p]·w[indices[p]] + bias}, {@code grad[r] = scale·(xHat[r] − target[r])} and
+     * {@code dValues[p] = grad[r]·w[indices[p]]}; returns {@code Σ‖xHat − target‖²} in double. The default composes
+     * {@link #decode} and {@link #gatherDots}; fast backends reuse each decoder row while it is still in cache.
+     */
+    default double decodeLossGradient(SparseCodes codes, FloatMatrix w, float[] bias, FloatMatrix target, float scale,
+                                      FloatMatrix xHat, FloatMatrix grad, float[] dValues) {
+        target.requireShape(codes.rows(), w.cols(), "decodeLossGradient target");
+        grad.requireShape(codes.rows(), w.cols(), "decodeLossGradient grad");
+        decode(codes, w, bias, xHat);
+        float[] t = target.data();
+        float[] xh = xHat.data();
+        float[] g = grad.data();
+        double sse = 0;
+        for (int i = 0, n = codes.rows() * w.cols(); i < n; i++) {
+            float e = xh[i] - t[i];
+            sse += (double) e * e;
+            g[i] = scale * e;
+        }
+        gatherDots(codes, grad, w, dValues);
+        return sse;
+    }
+
     /** Dense {@code c = a · b^T} for {@code a [m, k]}, {@code b [n, k]}, {@code c [m, n]}. */
     void matmulNT(FloatMatrix a, FloatMatrix b, FloatMatrix c);
 

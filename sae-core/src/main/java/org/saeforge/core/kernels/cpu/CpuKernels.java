@@ -203,6 +203,54 @@ public final class CpuKernels implements Kernels {
     }
 
     @Override
+    public double decodeLossGradient(SparseCodes codes, FloatMatrix w, float[] bias, FloatMatrix target, float scale,
+                                     FloatMatrix xHat, FloatMatrix grad, float[] dValues) {
+        Shapes.checkDecode(codes, w, bias, xHat);
+        target.requireShape(codes.rows(), w.cols(), "decodeLossGradient target");
+        grad.requireShape(codes.rows(), w.cols(), "decodeLossGradient grad");
+        Shapes.checkLength(dValues, codes.nnz(), "decodeLossGradient dValues");
+        int d = w.cols();
+        float[] wd = w.data();
+        float[] td = target.data();
+        float[] od = xHat.data();
+        float[] gd = grad.data();
+        int[] idx = codes.indices();
+        float[] val = codes.values();
+        int rows = codes.rows();
+        int parts = Math.max(1, Math.min(pool.threads(), rows));
+        double[] partial = new double[parts];
+        // Per row: the k decoder rows read for the decode are still in cache for the dot products right after.
+        pool.forEach(rows, (t, s, e) -> {
+            double sse = 0;
+            for (int r = s; r < e; r++) {
+                int oo = r * d;
+                if (bias == null) {
+                    java.util.Arrays.fill(od, oo, oo + d, 0f);
+                } else {
+                    System.arraycopy(bias, 0, od, oo, d);
+                }
+                int start = codes.rowStart(r);
+                int end = codes.rowEnd(r);
+                for (int p = start; p < end; p++) {
+                    if (val[p] != 0f) {
+                        VectorMath.axpy(val[p], wd, idx[p] * d, od, oo, d);
+                    }
+                }
+                sse += VectorMath.scaledDifference(od, td, oo, scale, gd, d);
+                for (int p = start; p < end; p++) {
+                    dValues[p] = VectorMath.dot(gd, oo, wd, idx[p] * d, d);
+                }
+            }
+            partial[t] = sse;
+        });
+        double total = 0;
+        for (double v : partial) {
+            total += v;
+        }
+        return total;
+    }
+
+    @Override
     public void gatherDots(SparseCodes codes, FloatMatrix dOut, FloatMatrix w, float[] dValues) {
         Shapes.checkGatherDots(codes, dOut, w, dValues);
         int d = w.cols();

@@ -56,6 +56,28 @@ public final class VectorMath {
         return s;
     }
 
+    /**
+     * out[o+i] = scale·(a[o+i] − b[o+i]) for i < n; returns Σ (a − b)² in double (float lanes, summed per call in a
+     * fixed order).
+     */
+    public static double scaledDifference(float[] a, float[] b, int o, float scale, float[] out, int n) {
+        int i = 0;
+        FloatVector vs = FloatVector.broadcast(S, scale);
+        FloatVector acc = FloatVector.zero(S);
+        for (; i <= n - L; i += L) {
+            FloatVector e = FloatVector.fromArray(S, a, o + i).sub(FloatVector.fromArray(S, b, o + i));
+            acc = e.fma(e, acc);
+            e.mul(vs).intoArray(out, o + i);
+        }
+        double s = sumLanes(acc);
+        for (; i < n; i++) {
+            float e = a[o + i] - b[o + i];
+            s += (double) e * e;
+            out[o + i] = scale * e;
+        }
+        return s;
+    }
+
     /** y[yo+i] += alpha·x[xo+i] for i < n. */
     public static void axpy(float alpha, float[] x, int xo, float[] y, int yo, int n) {
         int i = 0;

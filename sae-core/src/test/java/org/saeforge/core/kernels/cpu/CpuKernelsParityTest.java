@@ -198,6 +198,21 @@ class CpuKernelsParityTest {
         fast.gatherDots(codes, dOut, w, dots);
         assertTrue(TestData.relError(dots, refDots, batch * k) < TOL, "gatherDots");
 
+        FloatMatrix target = FloatMatrix.random(batch, dIn, 30, 1f);
+        FloatMatrix refHat = new FloatMatrix(batch, dIn);
+        FloatMatrix refGrad = new FloatMatrix(batch, dIn);
+        float[] refDv = new float[batch * k];
+        double refSse = REF.decodeLossGradient(codes, w, bias, target, 0.37f, refHat, refGrad, refDv);
+        FloatMatrix hat = poisoned(batch, dIn);
+        FloatMatrix grad = poisoned(batch, dIn);
+        float[] dv = new float[batch * k];
+        Arrays.fill(dv, Float.NaN);
+        double sse = fast.decodeLossGradient(codes, w, bias, target, 0.37f, hat, grad, dv);
+        assertEquals(refSse, sse, TOL * refSse, "decodeLossGradient sum of squares");
+        assertTrue(TestData.relError(hat, refHat) < TOL, "decodeLossGradient xHat");
+        assertTrue(TestData.relError(grad, refGrad) < TOL, "decodeLossGradient grad");
+        assertTrue(TestData.relError(dv, refDv, batch * k) < TOL, "decodeLossGradient dValues");
+
         float[] coef = TestData.randomArray(batch * k, 31, 1f);
         float[] shift = TestData.randomArray(dIn, 37, 0.5f);
         FloatMatrix refW = FloatMatrix.random(n, dIn, 41, 0.1f);

@@ -1,0 +1,80 @@
+package org.saeforge.bench;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.saeforge.core.kernels.AdamStep;
+import org.saeforge.core.kernels.Kernels;
+import org.saeforge.core.kernels.cpu.CpuKernels;
+import org.saeforge.core.model.SaeConfig;
+import org.saeforge.core.model.SparseAutoencoder;
+import org.saeforge.core.tensor.FloatMatrix;
+import org.saeforge.core.tensor.SparseCodes;
+import org.saeforge.train.Gradients;
+import org.saeforge.train.Initializer;
+import org.saeforge.train.TopKObjective;
+
+/**
+ * Where a training step's time goes: runs each kernel of a TopK step on its own at a given shape and prints the median
+ * milliseconds per phase (a diagnostic for optimisation work; the throughput figures come from {@link TrainThroughput}).
+ *
+ * <p>Usage: {@code java ... org.saeforge.bench.StepProfile [dIn numLatents k batch threads reps]}
+ */
+public final class StepProfile {
+    private StepProfile() {
+    }
+
+    public static void main(String[] args) {
+        int dIn = args.length > 0 ? Integer.parseInt(args[0]) : 768;
+        int n = args.length > 1 ? Integer.parseInt(args[1]) : 16384;
+        int k = args.length > 2 ? Integer.parseInt(args[2]) : 32;
+        int batch = args.length > 3 ? Integer.parseInt(args[3]) : 4096;
+        int threads = args.length > 4 ? Integer.parseInt(args[4]) : 2;
+        int reps = args.length > 5 ? Integer.parseInt(args[5]) : 5;
+        FloatMatrix x = FloatMatrix.random(batch, dIn, 1, 1f);
+        SparseAutoencoder sae = Initializer.init(SaeConfig.topK(dIn, n, k), x, 0);
+        Map<String, double[]> times = new LinkedHashMap<>();
+        try (CpuKernels kernels = new CpuKernels(threads)) {
+            SparseCodes codes = SparseCodes.fixedK(batch, n, k);
+            FloatMatrix xHat = new FloatMatrix(batch, dIn);
+            float[] dv = new float[batch * k];
+            FloatMatrix gw = new FloatMatrix(n, dIn);
+            float[] gb = new float[n];
+            float[] m = new float[n * dIn];
+            float[] v = new float[n * dIn];
+            TopKObjective objective = new TopKObjective(batch, dIn, n, k, dIn / 2, 1.0 / 32);
+            Gradients grads = new Gradients(n, dIn);
+            for (int rep = 0; rep < reps; rep++) {
+                int r = rep;
+                time(times, "encode(gemm+topk)", reps, r, () -> kernels.encode(x, sae, codes, null));
+                time(times, "decode", reps, r, () -> kernels.decode(codes, sae.wDec(), sae.bDec(), xHat));
+                time(times, "gatherDots", reps, r, () -> kernels.gatherDots(codes, xHat, sae.wDec(), dv));
+                time(times, "scatterOuter(dec)", reps, r, () -> kernels.scatterOuter(codes, codes.values(), xHat, null, gw, null));
+                time(times, "scatterOuter(enc)", reps, r, () -> kernels.scatterOuter(codes, dv, x, sae.bDec(), gw, gb));
+                time(times, "zero grads (2 mats)", reps, r, () -> {
+                    gw.fill(0f);
+                    gw.fill(0f);
+                });
+                time(times, "removeParallel", reps, r, () -> kernels.removeParallelComponent(sae.wDec(), gw));
+                time(times, "adam (x2 mats)", reps, r, () -> {
+                    kernels.adam(sae.wDec().data(), gw.data(), m, v, n * dIn, AdamStep.of(1e-4f, r + 1));
+                    kernels.adam(sae.wEncT().data(), gw.data(), m, v, n * dIn, AdamStep.of(1e-4f, r + 1));
+                });
+                time(times, "normalizeRows", reps, r, () -> kernels.normalizeRows(sae.wDec()));
+                time(times, "whole objective", reps, r, () -> objective.lossAndGradient(kernels, sae, x, new int[0], 0, grads));
+            }
+            System.out.printf("shape dIn %d, numLatents %d, k %d, batch %d, threads %d, gemm %s%n", dIn, n, k, batch, threads,
+                    kernels.gemmName());
+        }
+        for (Map.Entry<String, double[]> e : times.entrySet()) {
+            double[] t = e.getValue().clone();
+            java.util.Arrays.sort(t);
+            System.out.printf("%-22s %8.1f ms (median of %d)%n", e.getKey(), t[t.length / 2], t.length);
+        }
+    }
+
+    private static void time(Map<String, double[]> times, String name, int reps, int r, Runnable body) {
+        long t0 = System.nanoTime();
+        body.run();
+        times.computeIfAbsent(name, x -> new double[reps])[r] = (System.nanoTime() - t0) / 1e6;
+    }
+}
