@@ -46,7 +46,12 @@ public final class ActivationSources {
 
     /** Opens one file or shard folder; {@code dataset} names the member, dataset or tensor (null: the only one). */
     public static ActivationSource open(Path path, String dataset) {
-        ActivationSource s = openOne(path, dataset);
+        return open(path, dataset, true);
+    }
+
+    /** With strict false, a dataset name is ignored for inputs that hold a single array (mixed input lists). */
+    private static ActivationSource open(Path path, String dataset, boolean strict) {
+        ActivationSource s = openOne(path, dataset, strict);
         if (s.metadata() == null) {
             try {
                 RowMetadata m = CsvMetadata.readSidecar(path, s.numRows());
@@ -65,7 +70,7 @@ public final class ActivationSources {
     public static ActivationSource open(Spec spec) {
         List<Path> paths = resolve(spec.data());
         ActivationSource s = paths.size() == 1 ? open(paths.get(0), spec.dataset())
-                : ConcatSource.openAll(paths, p -> open(p, spec.dataset()));
+                : ConcatSource.openAll(paths, p -> open(p, spec.dataset(), false));
         try {
             return ModalityFilter.apply(s, spec.modality());
         } catch (RuntimeException e) {
@@ -152,12 +157,12 @@ public final class ActivationSources {
         }
     }
 
-    private static ActivationSource openOne(Path path, String dataset) {
+    private static ActivationSource openOne(Path path, String dataset, boolean strict) {
         if (Files.isDirectory(path)) {
             if (!ShardFolder.isShardFolder(path)) {
                 throw new FileFormatException(path, "is a folder but not a shard folder (no " + ShardFolder.INDEX + ")");
             }
-            requireNoDataset(path, dataset, "a shard folder");
+            requireNoDataset(path, strict ? dataset : null, "a shard folder");
             return ShardFolder.open(path);
         }
         if (!Files.exists(path)) {
@@ -178,7 +183,7 @@ public final class ActivationSources {
         }
         switch (kind) {
             case "npy":
-                requireNoDataset(path, dataset, "an .npy file");
+                requireNoDataset(path, strict ? dataset : null, "an .npy file");
                 return NpySource.open(path);
             case "npz":
                 return NpzSource.open(path, dataset);
