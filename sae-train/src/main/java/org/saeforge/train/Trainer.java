@@ -12,6 +12,7 @@ import org.saeforge.core.SaeException;
 import org.saeforge.core.data.ActivationSource;
 import org.saeforge.core.data.BatchStream;
 import org.saeforge.core.data.HeldOutSplit;
+import org.saeforge.core.data.NormStats;
 import org.saeforge.core.io.Json;
 import org.saeforge.core.io.SaeLensFormat;
 import org.saeforge.core.kernels.Kernels;
@@ -62,9 +63,27 @@ public final class Trainer {
         meta.putIfAbsent("dataset_path", source.path().toString());
         SaeConfig saeConfig = new SaeConfig(Architecture.TOPK, dIn, config.numLatents(), config.k(), true, meta);
 
-        try (Kernels kernels = KernelsFactory.create(config.device(), config.threads())) {
+        double maxNorm = Double.POSITIVE_INFINITY;
+        float scale = 1f;
+        if (config.maxNormRatio() > 0 || config.normalizeActivations()) {
+            NormStats norms = NormStats.sample(source, NormStats.DEFAULT_SAMPLE);
+            if (config.maxNormRatio() > 0) {
+                maxNorm = config.maxNormRatio() * norms.medianNorm();
+                listener.onInfo(String.format("--max-norm-ratio %s: dropping rows with norm above %.4g (%s x median %.4g); %d of %d sampled"
+                        + " rows are above", config.maxNormRatio(), maxNorm, config.maxNormRatio(), norms.medianNorm(),
+                        norms.countAbove(maxNorm), norms.rows()));
+            }
+            if (config.normalizeActivations()) {
+                scale = (float) norms.scaleToDIn(dIn, maxNorm);
+                listener.onInfo(String.format("normalizing activations: rows x %.6g (mean squared norm %.4g -> d_in %d); folded into"
+                        + " the exported weights", scale, norms.meanSquaredNorm(), dIn));
+            }
+        }
+
+        try (Kernels kernels = KernelsFactory.create(config.device(), config.threads());
+             BatchStream stream = new BatchStream(source, split, config.seed(),
+                     new BatchStream.Options(bufferBytes, config.badRows(), maxNorm, scale))) {
             String backend = kernels.name() + (kernels instanceof CpuKernels c ? "/" + c.gemmName() : "");
-            BatchStream stream = new BatchStream(source, split, config.seed(), bufferBytes, config.badRows());
             long steps = config.steps();
             listener.onStart(steps, steps * config.batchSize(), String.format(
                     "%s: %d rows x %d (%s), %d held out; TopK %d latents, k=%d, batch %d, %d steps, lr %.3g, backend %s",
@@ -113,8 +132,14 @@ public final class Trainer {
             if (stream.badRows() > 0) {
                 listener.onInfo("skipped " + stream.badRows() + " training rows holding NaN or infinity");
             }
+            if (stream.normDropped() > 0) {
+                listener.onInfo("dropped " + stream.normDropped() + " training rows with norm above the --max-norm-ratio limit");
+            }
+            if (scale != 1f) {
+                foldActivationScale(sae, scale);
+            }
 
-            Evaluator evaluator = new Evaluator(kernels);
+            Evaluator evaluator = new Evaluator(kernels, maxNorm);
             EvalMetrics eval = split.evalRows() > 0 ? evaluator.evaluate(sae, source, split) : evaluator.evaluateAll(sae, source, 50_000);
             double mmcs = Double.NaN;
             double recovered = Double.NaN;
@@ -124,12 +149,32 @@ public final class Trainer {
                 recovered = rec[1];
             }
             TrainResult result = new TrainResult(sae, eval, steps * config.batchSize(), steps, trainSeconds, mmcs, recovered,
-                    stream.badRows(), backend);
+                    stream.badRows(), backend, stream.normDropped(), scale);
             if (outDir != null) {
                 SaeLensFormat.write(sae, outDir.resolve(SAELENS_DIR), eval.log10Density());
                 writeRunInfo(outDir, result);
             }
             return result;
+        }
+    }
+
+    /**
+     * Folds the activation scale s a model was trained with (on rows s·x) into its weights, so that it takes raw rows:
+     * {@code W_enc ← s·W_enc}, {@code W_dec ← W_dec / s}, {@code b_dec ← b_dec / s}; the codes are unchanged (SAELens
+     * {@code fold_activation_norm_scaling_factor}).
+     */
+    static void foldActivationScale(SparseAutoencoder sae, float s) {
+        float[] wEncT = sae.wEncT().data();
+        for (int i = 0; i < wEncT.length; i++) {
+            wEncT[i] *= s;
+        }
+        float[] wDec = sae.wDec().data();
+        for (int i = 0; i < wDec.length; i++) {
+            wDec[i] /= s;
+        }
+        float[] bDec = sae.bDec();
+        for (int i = 0; i < bDec.length; i++) {
+            bDec[i] /= s;
         }
     }
 
@@ -183,6 +228,8 @@ public final class Trainer {
         cfg.put("auxk_coef", config.auxKCoef());
         cfg.put("device", config.device().cliName());
         cfg.put("threads", config.threads());
+        cfg.put("max_norm_ratio", config.maxNormRatio());
+        cfg.put("normalize_activations", config.normalizeActivations());
         info.set("metrics", result.toJson());
         org.saeforge.core.io.AtomicFiles.writeString(outDir.resolve("run.json"), Json.pretty(info) + "\n");
     }
