@@ -80,16 +80,57 @@ public final class Trainer {
             }
         }
 
-        try (Kernels kernels = KernelsFactory.create(config.device(), config.threads());
-             BatchStream stream = new BatchStream(source, split, config.seed(),
-                     new BatchStream.Options(bufferBytes, config.badRows(), maxNorm, scale))) {
+        try (Kernels kernels = KernelsFactory.create(config.device(), config.threads())) {
             String backend = kernels.name() + (kernels instanceof CpuKernels c ? "/" + c.gemmName() : "");
             long steps = config.steps();
             listener.onStart(steps, steps * config.batchSize(), String.format(
                     "%s: %d rows x %d (%s), %d held out; TopK %d latents, k=%d, batch %d, %d steps, lr %.3g, backend %s",
                     source.path().getFileName(), source.numRows(), dIn, source.dtype(), split.evalRows(), config.numLatents(),
                     config.k(), config.batchSize(), steps, config.effectiveLr(), backend));
+            // the stream, optimizer state and step buffers are released before evaluation needs its own memory
+            Trained trained = runSteps(kernels, source, split, saeConfig, new BatchStream.Options(bufferBytes, config.badRows(), maxNorm, scale),
+                    outDir);
+            SparseAutoencoder sae = trained.sae();
+            double trainSeconds = trained.seconds();
+            listener.onTrainingDone(steps, trainSeconds);
+            if (trained.badRows() > 0) {
+                listener.onInfo("skipped " + trained.badRows() + " training rows holding NaN or infinity");
+            }
+            if (trained.normDropped() > 0) {
+                listener.onInfo("dropped " + trained.normDropped() + " training rows with norm above the --max-norm-ratio limit");
+            }
+            if (scale != 1f) {
+                foldActivationScale(sae, scale);
+            }
 
+            Evaluator evaluator = new Evaluator(kernels, maxNorm);
+            EvalMetrics eval = split.evalRows() > 0 ? evaluator.evaluate(sae, source, split) : evaluator.evaluateAll(sae, source, 50_000);
+            double mmcs = Double.NaN;
+            double recovered = Double.NaN;
+            if (truth != null) {
+                double[] rec = evaluator.recovery(sae, truth);
+                mmcs = rec[0];
+                recovered = rec[1];
+            }
+            TrainResult result = new TrainResult(sae, eval, steps * config.batchSize(), steps, trainSeconds, mmcs, recovered,
+                    trained.badRows(), backend, trained.normDropped(), scale);
+            if (outDir != null) {
+                SaeLensFormat.write(sae, outDir.resolve(SAELENS_DIR), eval.log10Density());
+                writeRunInfo(outDir, result);
+            }
+            return result;
+        }
+    }
+
+    /** What the training loop hands back. */
+    private record Trained(SparseAutoencoder sae, double seconds, long badRows, long normDropped) {
+    }
+
+    private Trained runSteps(Kernels kernels, ActivationSource source, HeldOutSplit split, SaeConfig saeConfig, BatchStream.Options options,
+                             Path outDir) {
+        int dIn = source.dIn();
+        long steps = config.steps();
+        try (BatchStream stream = new BatchStream(source, split, config.seed(), options)) {
             FloatMatrix batch = new FloatMatrix(config.batchSize(), dIn);
             stream.next(batch);
             SparseAutoencoder sae = Initializer.init(saeConfig, batch, config.seed());
@@ -127,34 +168,7 @@ public final class Trainer {
             } finally {
                 closeQuietly(metricsOut);
             }
-            double trainSeconds = (System.nanoTime() - t0) / 1e9;
-            listener.onTrainingDone(steps, trainSeconds);
-            if (stream.badRows() > 0) {
-                listener.onInfo("skipped " + stream.badRows() + " training rows holding NaN or infinity");
-            }
-            if (stream.normDropped() > 0) {
-                listener.onInfo("dropped " + stream.normDropped() + " training rows with norm above the --max-norm-ratio limit");
-            }
-            if (scale != 1f) {
-                foldActivationScale(sae, scale);
-            }
-
-            Evaluator evaluator = new Evaluator(kernels, maxNorm);
-            EvalMetrics eval = split.evalRows() > 0 ? evaluator.evaluate(sae, source, split) : evaluator.evaluateAll(sae, source, 50_000);
-            double mmcs = Double.NaN;
-            double recovered = Double.NaN;
-            if (truth != null) {
-                double[] rec = evaluator.recovery(sae, truth);
-                mmcs = rec[0];
-                recovered = rec[1];
-            }
-            TrainResult result = new TrainResult(sae, eval, steps * config.batchSize(), steps, trainSeconds, mmcs, recovered,
-                    stream.badRows(), backend, stream.normDropped(), scale);
-            if (outDir != null) {
-                SaeLensFormat.write(sae, outDir.resolve(SAELENS_DIR), eval.log10Density());
-                writeRunInfo(outDir, result);
-            }
-            return result;
+            return new Trained(sae, (System.nanoTime() - t0) / 1e9, stream.badRows(), stream.normDropped());
         }
     }
 

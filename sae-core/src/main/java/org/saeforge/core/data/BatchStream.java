@@ -143,9 +143,12 @@ public final class BatchStream implements AutoCloseable {
                 + " exceed the norm limit)");
     }
 
-    /** Default budget: 2^20 rows or 1 GiB, whichever is smaller. */
+    /**
+     * Default budget: 2^20 rows or 1 GiB, whichever is smaller, and at most a quarter of the JVM's maximum heap so
+     * that a small heap streams instead of failing.
+     */
     public static long defaultBufferBytes(int dIn) {
-        return Math.min(1L << 30, (1L << 20) * dIn * 4L);
+        return Math.min(Runtime.getRuntime().maxMemory() / 4, Math.min(1L << 30, (1L << 20) * dIn * 4L));
     }
 
     public boolean inMemory() {

@@ -270,8 +270,13 @@ public final class Hdf5Source implements ActivationSource {
     }
 
     private static String describeType(DataType t) {
-        String kind = t.getClass().getSimpleName();
-        return (t instanceof FloatingPoint ? "float" : kind.toLowerCase(java.util.Locale.ROOT)) + (t.getSize() * 8);
+        if (t instanceof FloatingPoint) {
+            return "float" + t.getSize() * 8;
+        }
+        if (t instanceof io.jhdf.object.datatype.FixedPoint f) {
+            return (f.isSigned() ? "int" : "uint") + t.getSize() * 8;
+        }
+        return t.getClass().getSimpleName().toLowerCase(java.util.Locale.ROOT);
     }
 
     private static List<Dataset> allDatasets(Group g) {
