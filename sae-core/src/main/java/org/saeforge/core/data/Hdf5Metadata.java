@@ -60,7 +60,7 @@ final class Hdf5Metadata implements RowMetadata {
         long rows = dims.length == 2 ? dims[0] : dims[0] * dims[1];
         boolean ok = Arrays.equals(shape, want) || (shape.length == 1 && shape[0] == rows);
         if (!ok) {
-            throw new FileFormatException(Path.of(file + ":" + d.getPath()), "row metadata has shape " + Arrays.toString(shape)
+            throw new FileFormatException(Names.member(file, d.getPath()), "row metadata has shape " + Arrays.toString(shape)
                     + " but the activations have " + rows + " rows");
         }
         return d;
@@ -82,7 +82,7 @@ final class Hdf5Metadata implements RowMetadata {
         } catch (SaeException e) {
             throw e;
         } catch (RuntimeException e) {
-            throw new FileFormatException(Path.of(name.getFileName() + ":" + d.getPath()), "cannot read row metadata (" + e.getMessage() + ")");
+            throw new FileFormatException(Names.member(name, d.getPath()), "cannot read row metadata (" + e.getMessage() + ")");
         }
     }
 

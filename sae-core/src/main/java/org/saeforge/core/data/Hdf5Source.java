@@ -70,7 +70,7 @@ public final class Hdf5Source implements ActivationSource {
 
     private Hdf5Source(Path path, HdfFile file, Dataset ds, Group parent) throws IOException {
         this.path = path;
-        this.name = Path.of(path + ":" + ds.getPath());
+        this.name = Names.member(path, ds.getPath());
         this.file = file;
         long[] dims = ds.getDimensionsAsLong();
         this.dIn = (int) dims[dims.length - 1];
@@ -254,18 +254,18 @@ public final class Hdf5Source implements ActivationSource {
 
     private static void checkActivationDataset(Path path, Dataset d) {
         DataType t = d.getDataType();
-        String where = path + ":" + d.getPath();
+        Path where = Names.member(path, d.getPath());
         if (!(t instanceof FloatingPoint) || (t.getSize() != 4 && t.getSize() != 2)) {
-            throw new FileFormatException(Path.of(where), "dtype " + describeType(t) + " is not supported; expected float32 or float16");
+            throw new FileFormatException(where, "dtype " + describeType(t) + " is not supported; expected float32 or float16");
         }
         int rank = d.getDimensions().length;
         if (rank != 2 && rank != 3) {
-            throw new FileFormatException(Path.of(where), "expected a 2-D [rows, d_in] or 3-D [n, tokens, d_in] dataset, got shape "
+            throw new FileFormatException(where, "expected a 2-D [rows, d_in] or 3-D [n, tokens, d_in] dataset, got shape "
                     + Arrays.toString(d.getDimensionsAsLong()));
         }
         long dIn = d.getDimensionsAsLong()[rank - 1];
         if (dIn <= 0 || dIn > Integer.MAX_VALUE / 4) {
-            throw new FileFormatException(Path.of(where), "bad width " + dIn);
+            throw new FileFormatException(where, "bad width " + dIn);
         }
     }
 

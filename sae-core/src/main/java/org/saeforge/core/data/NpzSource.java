@@ -76,7 +76,7 @@ public final class NpzSource implements ActivationSource {
                 e = candidates.get(0);
             }
             String memberName = e.name().substring(0, e.name().length() - 4);
-            Path name = Path.of(path + ":" + memberName);
+            Path name = Names.member(path, memberName);
             long dataStart = dataStart(path, ch, e);
             if (e.method() == STORED) {
                 if (e.size() != e.compressedSize()) {
@@ -112,7 +112,7 @@ public final class NpzSource implements ActivationSource {
 
     /** The .npy header of a member, or null when it is not a readable .npy. */
     private static NpyFile header(Path path, FileChannel ch, Entry e) throws IOException {
-        Path name = Path.of(path + ":" + e.name());
+        Path name = Names.member(path, e.name());
         long start = dataStart(path, ch, e);
         if (e.method() == STORED) {
             try {

@@ -58,7 +58,7 @@ public final class SafetensorsSource implements ActivationSource {
                 throw new FileFormatException(path, "tensor \"" + t.name() + "\" has bad width " + dIn);
             }
             long numRows = shape.length == 2 ? shape[0] : shape[0] * shape[1];
-            Path name = Path.of(path + ":" + t.name());
+            Path name = Names.member(path, t.name());
             try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
                 return new SafetensorsSource(name, (int) dIn, new MappedRows(path, ch, reader.absoluteOffset(t), numRows, (int) dIn, dtype));
             } catch (IOException e) {
