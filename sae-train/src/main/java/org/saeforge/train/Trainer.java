@@ -83,13 +83,9 @@ public final class Trainer {
         try (Kernels kernels = KernelsFactory.create(config.device(), config.threads())) {
             String backend = kernels.name() + (kernels instanceof CpuKernels c ? "/" + c.gemmName() : "");
             long steps = config.steps();
-            listener.onStart(steps, steps * config.batchSize(), String.format(
-                    "%s: %d rows x %d (%s), %d held out; TopK %d latents, k=%d, batch %d, %d steps, lr %.3g, backend %s",
-                    source.path().getFileName(), source.numRows(), dIn, source.dtype(), split.evalRows(), config.numLatents(),
-                    config.k(), config.batchSize(), steps, config.effectiveLr(), backend));
             // the stream, optimizer state and step buffers are released before evaluation needs its own memory
-            Trained trained = runSteps(kernels, source, split, saeConfig, new BatchStream.Options(bufferBytes, config.badRows(), maxNorm, scale),
-                    outDir);
+            Trained trained = runSteps(kernels, backend, source, split, saeConfig,
+                    new BatchStream.Options(bufferBytes, config.badRows(), maxNorm, scale), outDir);
             SparseAutoencoder sae = trained.sae();
             double trainSeconds = trained.seconds();
             listener.onTrainingDone(steps, trainSeconds);
@@ -126,11 +122,15 @@ public final class Trainer {
     private record Trained(SparseAutoencoder sae, double seconds, long badRows, long normDropped) {
     }
 
-    private Trained runSteps(Kernels kernels, ActivationSource source, HeldOutSplit split, SaeConfig saeConfig, BatchStream.Options options,
-                             Path outDir) {
+    private Trained runSteps(Kernels kernels, String backend, ActivationSource source, HeldOutSplit split, SaeConfig saeConfig,
+                             BatchStream.Options options, Path outDir) {
         int dIn = source.dIn();
         long steps = config.steps();
         try (BatchStream stream = new BatchStream(source, split, config.seed(), options)) {
+            listener.onStart(steps, steps * config.batchSize(), String.format(
+                    "%s: %d rows x %d (%s), %d held out; TopK %d latents, k=%d, batch %d, %d steps, lr %.3g, backend %s",
+                    source.path().getFileName(), source.numRows(), dIn, source.dtype(), split.evalRows(), config.numLatents(),
+                    config.k(), config.batchSize(), steps, config.effectiveLr(), backend));
             FloatMatrix batch = new FloatMatrix(config.batchSize(), dIn);
             stream.next(batch);
             SparseAutoencoder sae = Initializer.init(saeConfig, batch, config.seed());

@@ -24,7 +24,6 @@ import java.util.zip.DataFormatException;
 import java.util.zip.Inflater;
 import org.saeforge.core.FileFormatException;
 import org.saeforge.core.SaeException;
-import org.saeforge.core.tensor.Half;
 
 /**
  * A float32 or float16 dataset of an HDF5 file (as written by h5py), read with the pure-Java jhdf library: 2-D
@@ -495,7 +494,7 @@ public final class Hdf5Source implements ActivationSource {
             bb.asFloatBuffer().get(out, 0, n);
         } else {
             for (int e = 0; e < n; e++) {
-                out[e] = Half.toFloat(bb.getShort(2 * e));
+                out[e] = HalfTable.toFloat(bb.getShort(2 * e));
             }
         }
     }

@@ -121,9 +121,7 @@ final class MappedRows {
                 }
                 f16[seg].get(index, tmp, 0, len);
                 if (dtype == DType.FLOAT16) {
-                    for (int i = 0; i < len; i++) {
-                        dst[off + i] = Half.toFloat(tmp[i]);
-                    }
+                    HalfTable.decode(tmp, dst, off, len);
                 } else {
                     for (int i = 0; i < len; i++) {
                         dst[off + i] = Half.bf16ToFloat(tmp[i]);
