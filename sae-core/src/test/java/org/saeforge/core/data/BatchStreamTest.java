@@ -139,6 +139,29 @@ class BatchStreamTest {
     }
 
     @Test
+    void fileTruncatedDuringStreamingStopsTheStream(@org.junit.jupiter.api.io.TempDir Path dir) throws java.io.IOException {
+        Path f = dir.resolve("acts.npy");
+        int rows = 8 * BatchStream.CHUNK_ROWS;
+        NpyWriter.write(f, new float[rows * D], rows, D);
+        try (ActivationSource src = ActivationSources.open(f)) {
+            HeldOutSplit split = HeldOutSplit.create(rows, 0, 1);
+            try (BatchStream s = new BatchStream(src, split, 1, 1000L * D * 4, BadRowPolicy.SKIP)) {
+                FloatMatrix b = new FloatMatrix(256, D);
+                s.next(b);
+                try (java.io.RandomAccessFile raf = new java.io.RandomAccessFile(f.toFile(), "rw")) {
+                    raf.setLength(raf.length() / 2);
+                }
+                FileFormatException e = assertThrows(FileFormatException.class, () -> {
+                    for (int i = 0; i < 10 * rows / 256; i++) {
+                        s.next(b);
+                    }
+                });
+                assertTrue(e.getMessage().contains("acts.npy") && e.getMessage().contains("changed while being read"), e.getMessage());
+            }
+        }
+    }
+
+    @Test
     void normLimitDropsAndScaleMultiplies() {
         long rows = 3 * BatchStream.CHUNK_ROWS;
         HeldOutSplit split = HeldOutSplit.create(rows, 0, 1);
