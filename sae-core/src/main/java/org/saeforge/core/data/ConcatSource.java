@@ -53,9 +53,11 @@ public final class ConcatSource implements ActivationSource {
         return starts[i];
     }
 
+    /** The first input's path, with the count of the others: {@code a.h5 (+3 more)}, for messages and provenance. */
     @Override
     public Path path() {
-        return parts.get(0).path();
+        Path first = parts.get(0).path();
+        return parts.size() == 1 ? first : Path.of(first + " (+" + (parts.size() - 1) + " more)");
     }
 
     @Override
