@@ -59,7 +59,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--lr", paramLabel = "LR", description = "Adam learning rate (default 2e-4 / sqrt(num-latents / 16384)).")
     Double lr;
 
-    @Option(names = "--warmup-steps", paramLabel = "N", description = "Linear warm-up steps (default min(1000, 5% of steps)).")
+    @Option(names = "--warmup-steps", paramLabel = "N", description = "Linear warm-up steps (default min(1000, 5%% of steps)).")
     Integer warmupSteps;
 
     @Option(names = "--dead-after", paramLabel = "ROWS", converter = Counts.class, defaultValue = "10M",
@@ -73,7 +73,7 @@ final class TrainCommand implements Callable<Integer> {
     Integer kAux;
 
     @Option(names = "--eval-rows", paramLabel = "N", converter = Counts.class,
-            description = "Held-out rows (default 1% of the data, at most 50,000).")
+            description = "Held-out rows (default 1%% of the data, at most 50,000).")
     Long evalRows;
 
     @Option(names = "--shuffle-buffer-mb", paramLabel = "MB", description = "Shuffle buffer memory (default: 2^20 rows or 1024 MB, whichever is smaller).")
