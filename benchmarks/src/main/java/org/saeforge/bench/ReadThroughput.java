@@ -151,6 +151,7 @@ public final class ReadThroughput {
             }
         }
         o.put("config", "TopK 4096 latents, k 32, batch 1024, 40 steps, dIn " + D + ", cpu backend");
+        o.put("note", "the first in-memory run includes JIT warm-up; compare shards_streaming with in_memory_again");
         return o;
     }
 
