@@ -28,8 +28,8 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--sae", required = true, paramLabel = "DIR", description = "SAELens or sparsify directory, or a `sae train` run directory.")
     Path sae;
 
-    @Option(names = "--data", required = true, paramLabel = "FILE", description = "Activations to evaluate on.")
-    Path data;
+    @Mixin
+    DataOptions dataOptions;
 
     @Option(names = "--max-rows", paramLabel = "N", converter = Counts.class, defaultValue = "0",
             description = "Evaluate on the first N rows only (default: all).")
@@ -44,7 +44,7 @@ final class EvalCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         SparseAutoencoder model = SparseAutoencoder.load(sae);
-        try (ActivationSource source = ActivationSources.open(data);
+        try (ActivationSource source = dataOptions.open();
              Kernels kernels = KernelsFactory.create(deviceOptions.device(), deviceOptions.threads())) {
             Evaluator evaluator = new Evaluator(kernels);
             EvalMetrics m = evaluator.evaluateAll(model, source, maxRows);

@@ -11,7 +11,7 @@ import picocli.CommandLine.Command;
 @Command(name = "sae", mixinStandardHelpOptions = true, versionProvider = SaeCli.Version.class,
         description = "SAEForge: train sparse autoencoders on cached model activations and export feature dictionaries.",
         subcommands = {QuickstartCommand.class, TrainCommand.class, EvalCommand.class, SynthCommand.class,
-                CommandLine.HelpCommand.class})
+                ConvertCommand.class, InspectDataCommand.class, CommandLine.HelpCommand.class})
 public final class SaeCli implements Runnable {
 
     @CommandLine.Spec

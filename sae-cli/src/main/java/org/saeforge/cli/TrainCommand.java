@@ -28,8 +28,8 @@ final class TrainCommand implements Callable<Integer> {
         this.io = io;
     }
 
-    @Option(names = "--data", required = true, paramLabel = "FILE", description = "Activations: .npy [rows, d_in] or [n, tokens, d_in], float32 or float16.")
-    Path data;
+    @Mixin
+    DataOptions dataOptions;
 
     @Option(names = "--num-latents", required = true, paramLabel = "N", description = "Dictionary size.")
     int numLatents;
@@ -59,7 +59,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--lr", paramLabel = "LR", description = "Adam learning rate (default 2e-4 / sqrt(num-latents / 16384)).")
     Double lr;
 
-    @Option(names = "--warmup-steps", paramLabel = "N", description = "Linear warm-up steps (default min(1000, 5% of steps)).")
+    @Option(names = "--warmup-steps", paramLabel = "N", description = "Linear warm-up steps (default min(1000, 5%% of steps)).")
     Integer warmupSteps;
 
     @Option(names = "--dead-after", paramLabel = "ROWS", converter = Counts.class, defaultValue = "10M",
@@ -73,7 +73,7 @@ final class TrainCommand implements Callable<Integer> {
     Integer kAux;
 
     @Option(names = "--eval-rows", paramLabel = "N", converter = Counts.class,
-            description = "Held-out rows (default 1% of the data, at most 50,000).")
+            description = "Held-out rows (default 1%% of the data, at most 50,000).")
     Long evalRows;
 
     @Option(names = "--shuffle-buffer-mb", paramLabel = "MB", description = "Shuffle buffer memory (default: 2^20 rows or 1024 MB, whichever is smaller).")
@@ -82,6 +82,16 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--on-bad-rows", paramLabel = "skip|fail", defaultValue = "skip",
             description = "Rows holding NaN or infinity: skip them (default, counted and reported) or fail.")
     String onBadRows;
+
+    @Option(names = "--max-norm-ratio", paramLabel = "R",
+            description = "Drop rows whose norm exceeds R x the median row norm of a sample (ViT high-norm tokens, BOS-like rows); "
+                    + "counted and reported. Default: keep all.")
+    Double maxNormRatio;
+
+    @Option(names = "--normalize-activations",
+            description = "Train on rows scaled so their mean squared norm is d_in (scale estimated from a sample) and fold the scale "
+                    + "into the exported weights (the export still reads raw activations; SAELens normalize_activations stays \"none\").")
+    boolean normalizeActivations;
 
     @Option(names = "--log-every", paramLabel = "STEPS", description = "Steps between metrics.jsonl lines (default: about 100 per run).")
     Integer logEvery;
@@ -103,7 +113,7 @@ final class TrainCommand implements Callable<Integer> {
         if (hookName != null) {
             meta.put("hook_name", hookName);
         }
-        try (ActivationSource source = ActivationSources.open(data)) {
+        try (ActivationSource source = dataOptions.open()) {
             TrainResult result = new Trainer(config, new ProgressReporter(io.err())).train(source, out, truthMatrix, meta);
             io.err().println("model exported to " + out.resolve(Trainer.SAELENS_DIR) + "; metrics log " + out.resolve(Trainer.METRICS_FILE));
             io.out().println(Json.compact(result.toJson()));
@@ -134,6 +144,12 @@ final class TrainCommand implements Callable<Integer> {
         }
         if (logEvery != null) {
             c = c.withLogEvery(logEvery);
+        }
+        if (maxNormRatio != null) {
+            c = c.withMaxNormRatio(maxNormRatio);
+        }
+        if (normalizeActivations) {
+            c = c.withNormalizeActivations(true);
         }
         return c;
     }

@@ -14,9 +14,16 @@ import org.saeforge.core.io.Json;
  * @param rows              rows evaluated
  * @param skippedRows       rows skipped for holding NaN or infinity
  * @param density           per-latent firing frequency on the evaluated rows
+ * @param outlierRows       rows left out for a norm above the {@code --max-norm-ratio} limit
  */
 public record EvalMetrics(double fvu, double mse, double l0, double deadFraction, double denseFraction, long rows,
-                          long skippedRows, double[] density) {
+                          long skippedRows, double[] density, long outlierRows) {
+
+    /** Metrics of an evaluation without a norm limit. */
+    public EvalMetrics(double fvu, double mse, double l0, double deadFraction, double denseFraction, long rows, long skippedRows,
+                       double[] density) {
+        this(fvu, mse, l0, deadFraction, denseFraction, rows, skippedRows, density, 0);
+    }
 
     /** The metrics as a JSON object with the field names the CLI prints. */
     public ObjectNode toJson() {
@@ -29,6 +36,9 @@ public record EvalMetrics(double fvu, double mse, double l0, double deadFraction
         o.put("rows_evaluated", rows);
         if (skippedRows > 0) {
             o.put("rows_skipped_bad", skippedRows);
+        }
+        if (outlierRows > 0) {
+            o.put("rows_skipped_outlier", outlierRows);
         }
         return o;
     }

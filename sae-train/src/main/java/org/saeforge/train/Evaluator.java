@@ -3,6 +3,7 @@ package org.saeforge.train;
 import org.saeforge.core.data.ActivationSource;
 import org.saeforge.core.data.BadRowPolicy;
 import org.saeforge.core.data.HeldOutSplit;
+import org.saeforge.core.data.NormStats;
 import org.saeforge.core.kernels.Kernels;
 import org.saeforge.core.model.SparseAutoencoder;
 import org.saeforge.core.tensor.FloatMatrix;
@@ -13,9 +14,16 @@ public final class Evaluator {
     static final int EVAL_BATCH = 4096;
 
     private final Kernels kernels;
+    private final double maxNormSq;
 
     public Evaluator(Kernels kernels) {
+        this(kernels, Double.POSITIVE_INFINITY);
+    }
+
+    /** An evaluator that leaves out (and counts) rows whose L2 norm exceeds {@code maxNorm}. */
+    public Evaluator(Kernels kernels, double maxNorm) {
         this.kernels = kernels;
+        this.maxNormSq = maxNorm * maxNorm;
     }
 
     /** Evaluates on the held-out rows of the split. */
@@ -51,6 +59,7 @@ public final class Evaluator {
         private int filled;
         private long rows;
         private long skipped;
+        private long outliers;
         private double sse;
         private long positive;
 
@@ -77,6 +86,10 @@ public final class Evaluator {
                 for (int r = 0; r < n; r++) {
                     if (!BadRowPolicy.finiteRow(readBuf.data(), r * d, d)) {
                         skipped++;
+                        continue;
+                    }
+                    if (maxNormSq != Double.POSITIVE_INFINITY && NormStats.squaredNorm(readBuf.data(), r * d, d) > maxNormSq) {
+                        outliers++;
                         continue;
                     }
                     System.arraycopy(readBuf.data(), r * d, batch.data(), filled * d, d);
@@ -143,7 +156,7 @@ public final class Evaluator {
                 }
             }
             return new EvalMetrics(sse / Math.max(sst, 1e-30), sse / ((double) rows * d), (double) positive / rows,
-                    (double) dead / n, (double) dense / n, rows, skipped, density);
+                    (double) dead / n, (double) dense / n, rows, skipped, density, outliers);
         }
     }
 

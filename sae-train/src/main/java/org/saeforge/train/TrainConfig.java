@@ -23,10 +23,15 @@ import org.saeforge.core.kernels.Device;
  * @param device        kernels backend (default cpu)
  * @param threads       CPU worker threads (default: available processors)
  * @param logEvery      steps between metrics.jsonl lines and progress updates; -1 means about 100 per run
+ * @param maxNormRatio  drop rows whose L2 norm exceeds this times the median row norm of a sample (counted and
+ *                      reported); 0 (default) keeps all rows
+ * @param normalizeActivations train on rows scaled so that their mean squared norm is dIn (scale estimated from a
+ *                      sample) and fold the scale into the exported weights (default false)
  */
 public record TrainConfig(int numLatents, int k, int batchSize, long tokens, long seed, double lr, int warmupSteps,
                           long deadAfter, double auxKCoef, int kAux, long evalRows, long bufferBytes,
-                          BadRowPolicy badRows, Device device, int threads, int logEvery) {
+                          BadRowPolicy badRows, Device device, int threads, int logEvery, double maxNormRatio,
+                          boolean normalizeActivations) {
 
     public static final int DEFAULT_BATCH = 4096;
     public static final long DEFAULT_DEAD_AFTER = 10_000_000L;
@@ -69,13 +74,24 @@ public record TrainConfig(int numLatents, int k, int batchSize, long tokens, lon
         if (badRows == null || device == null) {
             throw new SaeException("bad-rows policy and device must be set");
         }
+        if (!(maxNormRatio == 0 || (maxNormRatio > 1 && Double.isFinite(maxNormRatio)))) {
+            throw new SaeException("--max-norm-ratio must be greater than 1 (or 0 for no limit), got " + maxNormRatio);
+        }
+    }
+
+    /** The configuration without outlier filtering or activation normalization (the fields before they existed). */
+    public TrainConfig(int numLatents, int k, int batchSize, long tokens, long seed, double lr, int warmupSteps,
+                       long deadAfter, double auxKCoef, int kAux, long evalRows, long bufferBytes,
+                       BadRowPolicy badRows, Device device, int threads, int logEvery) {
+        this(numLatents, k, batchSize, tokens, seed, lr, warmupSteps, deadAfter, auxKCoef, kAux, evalRows, bufferBytes, badRows,
+                device, threads, logEvery, 0, false);
     }
 
     /** The defaults for a dictionary of numLatents with k active; tokens default to 10 batches until set. */
     public static TrainConfig defaults(int numLatents, int k) {
         return new TrainConfig(numLatents, k, DEFAULT_BATCH, 10L * DEFAULT_BATCH, 0, Double.NaN, -1, DEFAULT_DEAD_AFTER,
                 DEFAULT_AUXK_COEF, -1, -1, -1, BadRowPolicy.SKIP, Device.CPU,
-                Math.max(1, Runtime.getRuntime().availableProcessors()), -1);
+                Math.max(1, Runtime.getRuntime().availableProcessors()), -1, 0, false);
     }
 
     public long steps() {
@@ -101,61 +117,71 @@ public record TrainConfig(int numLatents, int k, int batchSize, long tokens, lon
 
     public TrainConfig withBatchSize(int v) {
         return new TrainConfig(numLatents, k, v, tokens, seed, lr, warmupSteps, deadAfter, auxKCoef, kAux, evalRows, bufferBytes,
-                badRows, device, threads, logEvery);
+                badRows, device, threads, logEvery, maxNormRatio, normalizeActivations);
     }
 
     public TrainConfig withTokens(long v) {
         return new TrainConfig(numLatents, k, batchSize, v, seed, lr, warmupSteps, deadAfter, auxKCoef, kAux, evalRows, bufferBytes,
-                badRows, device, threads, logEvery);
+                badRows, device, threads, logEvery, maxNormRatio, normalizeActivations);
     }
 
     public TrainConfig withSeed(long v) {
         return new TrainConfig(numLatents, k, batchSize, tokens, v, lr, warmupSteps, deadAfter, auxKCoef, kAux, evalRows, bufferBytes,
-                badRows, device, threads, logEvery);
+                badRows, device, threads, logEvery, maxNormRatio, normalizeActivations);
     }
 
     public TrainConfig withLr(double v) {
         return new TrainConfig(numLatents, k, batchSize, tokens, seed, v, warmupSteps, deadAfter, auxKCoef, kAux, evalRows, bufferBytes,
-                badRows, device, threads, logEvery);
+                badRows, device, threads, logEvery, maxNormRatio, normalizeActivations);
     }
 
     public TrainConfig withWarmupSteps(int v) {
         return new TrainConfig(numLatents, k, batchSize, tokens, seed, lr, v, deadAfter, auxKCoef, kAux, evalRows, bufferBytes,
-                badRows, device, threads, logEvery);
+                badRows, device, threads, logEvery, maxNormRatio, normalizeActivations);
     }
 
     public TrainConfig withDeadAfter(long v) {
         return new TrainConfig(numLatents, k, batchSize, tokens, seed, lr, warmupSteps, v, auxKCoef, kAux, evalRows, bufferBytes,
-                badRows, device, threads, logEvery);
+                badRows, device, threads, logEvery, maxNormRatio, normalizeActivations);
     }
 
     public TrainConfig withAuxK(double coef, int newKAux) {
         return new TrainConfig(numLatents, k, batchSize, tokens, seed, lr, warmupSteps, deadAfter, coef, newKAux, evalRows, bufferBytes,
-                badRows, device, threads, logEvery);
+                badRows, device, threads, logEvery, maxNormRatio, normalizeActivations);
     }
 
     public TrainConfig withEvalRows(long v) {
         return new TrainConfig(numLatents, k, batchSize, tokens, seed, lr, warmupSteps, deadAfter, auxKCoef, kAux, v, bufferBytes,
-                badRows, device, threads, logEvery);
+                badRows, device, threads, logEvery, maxNormRatio, normalizeActivations);
     }
 
     public TrainConfig withBufferBytes(long v) {
         return new TrainConfig(numLatents, k, batchSize, tokens, seed, lr, warmupSteps, deadAfter, auxKCoef, kAux, evalRows, v,
-                badRows, device, threads, logEvery);
+                badRows, device, threads, logEvery, maxNormRatio, normalizeActivations);
     }
 
     public TrainConfig withBadRows(BadRowPolicy v) {
         return new TrainConfig(numLatents, k, batchSize, tokens, seed, lr, warmupSteps, deadAfter, auxKCoef, kAux, evalRows, bufferBytes,
-                v, device, threads, logEvery);
+                v, device, threads, logEvery, maxNormRatio, normalizeActivations);
     }
 
     public TrainConfig withDevice(Device v, int newThreads) {
         return new TrainConfig(numLatents, k, batchSize, tokens, seed, lr, warmupSteps, deadAfter, auxKCoef, kAux, evalRows, bufferBytes,
-                badRows, v, newThreads, logEvery);
+                badRows, v, newThreads, logEvery, maxNormRatio, normalizeActivations);
+    }
+
+    public TrainConfig withMaxNormRatio(double v) {
+        return new TrainConfig(numLatents, k, batchSize, tokens, seed, lr, warmupSteps, deadAfter, auxKCoef, kAux, evalRows, bufferBytes,
+                badRows, device, threads, logEvery, v, normalizeActivations);
+    }
+
+    public TrainConfig withNormalizeActivations(boolean v) {
+        return new TrainConfig(numLatents, k, batchSize, tokens, seed, lr, warmupSteps, deadAfter, auxKCoef, kAux, evalRows, bufferBytes,
+                badRows, device, threads, logEvery, maxNormRatio, v);
     }
 
     public TrainConfig withLogEvery(int v) {
         return new TrainConfig(numLatents, k, batchSize, tokens, seed, lr, warmupSteps, deadAfter, auxKCoef, kAux, evalRows, bufferBytes,
-                badRows, device, threads, v);
+                badRows, device, threads, v, maxNormRatio, normalizeActivations);
     }
 }

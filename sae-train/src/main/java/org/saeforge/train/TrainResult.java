@@ -15,9 +15,18 @@ import org.saeforge.core.model.SparseAutoencoder;
  * @param recovered      share of true features with a decoder row at cosine above 0.9, or NaN
  * @param badRowsSkipped training rows skipped for NaN or infinity
  * @param backend        the kernels that ran, e.g. {@code cpu/openblas(SkylakeX)}
+ * @param outlierRowsDropped training rows dropped for a norm above the {@code --max-norm-ratio} limit
+ * @param normScale      the activation scale trained with and folded into the weights (1 without normalization)
  */
 public record TrainResult(SparseAutoencoder sae, EvalMetrics eval, long tokens, long steps, double trainSeconds,
-                          double mmcs, double recovered, long badRowsSkipped, String backend) {
+                          double mmcs, double recovered, long badRowsSkipped, String backend, long outlierRowsDropped,
+                          double normScale) {
+
+    /** A result of a run without outlier filtering or normalization. */
+    public TrainResult(SparseAutoencoder sae, EvalMetrics eval, long tokens, long steps, double trainSeconds, double mmcs,
+                       double recovered, long badRowsSkipped, String backend) {
+        this(sae, eval, tokens, steps, trainSeconds, mmcs, recovered, badRowsSkipped, backend, 0, 1);
+    }
 
     public double rowsPerSec() {
         return tokens / Math.max(trainSeconds, 1e-9);
@@ -36,6 +45,12 @@ public record TrainResult(SparseAutoencoder sae, EvalMetrics eval, long tokens, 
         }
         if (badRowsSkipped > 0) {
             o.put("train_rows_skipped_bad", badRowsSkipped);
+        }
+        if (outlierRowsDropped > 0) {
+            o.put("train_rows_skipped_outlier", outlierRowsDropped);
+        }
+        if (normScale != 1) {
+            o.put("activation_scale", normScale);
         }
         o.put("backend", backend);
         return o;

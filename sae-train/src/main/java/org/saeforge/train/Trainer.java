@@ -12,6 +12,7 @@ import org.saeforge.core.SaeException;
 import org.saeforge.core.data.ActivationSource;
 import org.saeforge.core.data.BatchStream;
 import org.saeforge.core.data.HeldOutSplit;
+import org.saeforge.core.data.NormStats;
 import org.saeforge.core.io.Json;
 import org.saeforge.core.io.SaeLensFormat;
 import org.saeforge.core.kernels.Kernels;
@@ -62,15 +63,74 @@ public final class Trainer {
         meta.putIfAbsent("dataset_path", source.path().toString());
         SaeConfig saeConfig = new SaeConfig(Architecture.TOPK, dIn, config.numLatents(), config.k(), true, meta);
 
+        double maxNorm = Double.POSITIVE_INFINITY;
+        float scale = 1f;
+        if (config.maxNormRatio() > 0 || config.normalizeActivations()) {
+            NormStats norms = NormStats.sample(source, NormStats.DEFAULT_SAMPLE);
+            if (config.maxNormRatio() > 0) {
+                maxNorm = config.maxNormRatio() * norms.medianNorm();
+                listener.onInfo(String.format("--max-norm-ratio %s: dropping rows with norm above %.4g (%s x median %.4g); %d of %d sampled"
+                        + " rows are above", config.maxNormRatio(), maxNorm, config.maxNormRatio(), norms.medianNorm(),
+                        norms.countAbove(maxNorm), norms.rows()));
+            }
+            if (config.normalizeActivations()) {
+                scale = (float) norms.scaleToDIn(dIn, maxNorm);
+                listener.onInfo(String.format("normalizing activations: rows x %.6g (mean squared norm %.4g -> d_in %d); folded into"
+                        + " the exported weights", scale, norms.meanSquaredNorm(), dIn));
+            }
+        }
+
         try (Kernels kernels = KernelsFactory.create(config.device(), config.threads())) {
             String backend = kernels.name() + (kernels instanceof CpuKernels c ? "/" + c.gemmName() : "");
-            BatchStream stream = new BatchStream(source, split, config.seed(), bufferBytes, config.badRows());
             long steps = config.steps();
+            // the stream, optimizer state and step buffers are released before evaluation needs its own memory
+            Trained trained = runSteps(kernels, backend, source, split, saeConfig,
+                    new BatchStream.Options(bufferBytes, config.badRows(), maxNorm, scale), outDir);
+            SparseAutoencoder sae = trained.sae();
+            double trainSeconds = trained.seconds();
+            listener.onTrainingDone(steps, trainSeconds);
+            if (trained.badRows() > 0) {
+                listener.onInfo("skipped " + trained.badRows() + " training rows holding NaN or infinity");
+            }
+            if (trained.normDropped() > 0) {
+                listener.onInfo("dropped " + trained.normDropped() + " training rows with norm above the --max-norm-ratio limit");
+            }
+            if (scale != 1f) {
+                foldActivationScale(sae, scale);
+            }
+
+            Evaluator evaluator = new Evaluator(kernels, maxNorm);
+            EvalMetrics eval = split.evalRows() > 0 ? evaluator.evaluate(sae, source, split) : evaluator.evaluateAll(sae, source, 50_000);
+            double mmcs = Double.NaN;
+            double recovered = Double.NaN;
+            if (truth != null) {
+                double[] rec = evaluator.recovery(sae, truth);
+                mmcs = rec[0];
+                recovered = rec[1];
+            }
+            TrainResult result = new TrainResult(sae, eval, steps * config.batchSize(), steps, trainSeconds, mmcs, recovered,
+                    trained.badRows(), backend, trained.normDropped(), scale);
+            if (outDir != null) {
+                SaeLensFormat.write(sae, outDir.resolve(SAELENS_DIR), eval.log10Density());
+                writeRunInfo(outDir, result);
+            }
+            return result;
+        }
+    }
+
+    /** What the training loop hands back. */
+    private record Trained(SparseAutoencoder sae, double seconds, long badRows, long normDropped) {
+    }
+
+    private Trained runSteps(Kernels kernels, String backend, ActivationSource source, HeldOutSplit split, SaeConfig saeConfig,
+                             BatchStream.Options options, Path outDir) {
+        int dIn = source.dIn();
+        long steps = config.steps();
+        try (BatchStream stream = new BatchStream(source, split, config.seed(), options)) {
             listener.onStart(steps, steps * config.batchSize(), String.format(
                     "%s: %d rows x %d (%s), %d held out; TopK %d latents, k=%d, batch %d, %d steps, lr %.3g, backend %s",
                     source.path().getFileName(), source.numRows(), dIn, source.dtype(), split.evalRows(), config.numLatents(),
                     config.k(), config.batchSize(), steps, config.effectiveLr(), backend));
-
             FloatMatrix batch = new FloatMatrix(config.batchSize(), dIn);
             stream.next(batch);
             SparseAutoencoder sae = Initializer.init(saeConfig, batch, config.seed());
@@ -108,28 +168,27 @@ public final class Trainer {
             } finally {
                 closeQuietly(metricsOut);
             }
-            double trainSeconds = (System.nanoTime() - t0) / 1e9;
-            listener.onTrainingDone(steps, trainSeconds);
-            if (stream.badRows() > 0) {
-                listener.onInfo("skipped " + stream.badRows() + " training rows holding NaN or infinity");
-            }
+            return new Trained(sae, (System.nanoTime() - t0) / 1e9, stream.badRows(), stream.normDropped());
+        }
+    }
 
-            Evaluator evaluator = new Evaluator(kernels);
-            EvalMetrics eval = split.evalRows() > 0 ? evaluator.evaluate(sae, source, split) : evaluator.evaluateAll(sae, source, 50_000);
-            double mmcs = Double.NaN;
-            double recovered = Double.NaN;
-            if (truth != null) {
-                double[] rec = evaluator.recovery(sae, truth);
-                mmcs = rec[0];
-                recovered = rec[1];
-            }
-            TrainResult result = new TrainResult(sae, eval, steps * config.batchSize(), steps, trainSeconds, mmcs, recovered,
-                    stream.badRows(), backend);
-            if (outDir != null) {
-                SaeLensFormat.write(sae, outDir.resolve(SAELENS_DIR), eval.log10Density());
-                writeRunInfo(outDir, result);
-            }
-            return result;
+    /**
+     * Folds the activation scale s a model was trained with (on rows s·x) into its weights, so that it takes raw rows:
+     * {@code W_enc ← s·W_enc}, {@code W_dec ← W_dec / s}, {@code b_dec ← b_dec / s}; the codes are unchanged (SAELens
+     * {@code fold_activation_norm_scaling_factor}).
+     */
+    static void foldActivationScale(SparseAutoencoder sae, float s) {
+        float[] wEncT = sae.wEncT().data();
+        for (int i = 0; i < wEncT.length; i++) {
+            wEncT[i] *= s;
+        }
+        float[] wDec = sae.wDec().data();
+        for (int i = 0; i < wDec.length; i++) {
+            wDec[i] /= s;
+        }
+        float[] bDec = sae.bDec();
+        for (int i = 0; i < bDec.length; i++) {
+            bDec[i] /= s;
         }
     }
 
@@ -183,6 +242,8 @@ public final class Trainer {
         cfg.put("auxk_coef", config.auxKCoef());
         cfg.put("device", config.device().cliName());
         cfg.put("threads", config.threads());
+        cfg.put("max_norm_ratio", config.maxNormRatio());
+        cfg.put("normalize_activations", config.normalizeActivations());
         info.set("metrics", result.toJson());
         org.saeforge.core.io.AtomicFiles.writeString(outDir.resolve("run.json"), Json.pretty(info) + "\n");
     }

@@ -1,6 +1,8 @@
 package org.saeforge.core.data;
 
 import java.util.SplittableRandom;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
 import org.saeforge.core.SaeException;
 import org.saeforge.core.tensor.FloatMatrix;
 
@@ -12,19 +14,52 @@ import org.saeforge.core.tensor.FloatMatrix;
  * (each row exactly once per epoch; a trailing partial batch is dropped, as the PyTorch baseline does). Otherwise the
  * rows stream through: chunks of consecutive rows are read in a shuffled order each epoch and pass through a
  * shuffle buffer of the budget's size, from which every output row is drawn at random. Either way memory is bounded
- * by the budget. Rows with NaN or infinity are skipped and counted, or fatal, per {@link BadRowPolicy}.
+ * by the budget. In streaming mode a prefetch thread reads the next chunks while the caller computes; it reads them
+ * in the same seeded order and the caller consumes them in that order, so the batches do not depend on timing.
+ *
+ * <p>Rows with NaN or infinity are skipped and counted, or fatal, per {@link BadRowPolicy}; rows whose L2 norm
+ * exceeds {@link Options#maxNorm()} are dropped and counted; kept rows are multiplied by {@link Options#scale()}.
+ * Close the stream to stop its prefetch thread.
  */
-public final class BatchStream {
+public final class BatchStream implements AutoCloseable {
     /** Rows read per chunk in streaming mode. */
     static final int CHUNK_ROWS = 4096;
+    /** Chunk buffers in flight: one consumed, one ready, one being read. */
+    private static final int PREFETCH_BUFFERS = 3;
+
+    /**
+     * How rows are filtered and scaled.
+     *
+     * @param bufferBytes memory budget for the loaded rows or the shuffle buffer
+     * @param policy      NaN/infinity rows: skip (counted) or fail
+     * @param maxNorm     rows with a larger L2 norm are dropped and counted; infinity keeps all
+     * @param scale       factor applied to every kept row (1 for none)
+     */
+    public record Options(long bufferBytes, BadRowPolicy policy, double maxNorm, float scale) {
+        public Options {
+            if (!(maxNorm > 0)) {
+                throw new IllegalArgumentException("maxNorm must be positive, got " + maxNorm);
+            }
+            if (!(scale > 0) || !Float.isFinite(scale)) {
+                throw new IllegalArgumentException("scale must be positive and finite, got " + scale);
+            }
+        }
+
+        public static Options of(long bufferBytes, BadRowPolicy policy) {
+            return new Options(bufferBytes, policy, Double.POSITIVE_INFINITY, 1f);
+        }
+    }
 
     private final ActivationSource source;
     private final HeldOutSplit split;
     private final int dIn;
     private final long seed;
     private final BadRowPolicy policy;
+    private final double maxNormSq;
+    private final float scale;
     private final boolean inMemory;
     private long badRows;
+    private long normDropped;
     private long rowsServed;
     private int epoch;
 
@@ -38,43 +73,82 @@ public final class BatchStream {
     private float[] buffer;
     private int bufferRows;
     private int bufferCapacity;
-    private float[] chunk;
-    private int chunkRows;
+    private Chunk current;
     private int chunkPos;
-    private long[] chunkOrder;
-    private int chunkOrderPos;
+    private int numChunks;
     private SplittableRandom drawRandom;
+    private BlockingQueue<Chunk> ready;
+    private BlockingQueue<float[]> free;
+    private Thread prefetch;
+    private volatile boolean closed;
+
+    /** A chunk read by the prefetch thread, or the error it hit. */
+    private static final class Chunk {
+        final float[] data;
+        final long first;
+        final int count;
+        final int epoch;
+        final RuntimeException error;
+        int kept;
+
+        Chunk(float[] data, long first, int count, int epoch, RuntimeException error) {
+            this.data = data;
+            this.first = first;
+            this.count = count;
+            this.epoch = epoch;
+            this.error = error;
+        }
+    }
 
     /**
      * @param bufferBytes memory budget for the loaded rows or the shuffle buffer
      */
     public BatchStream(ActivationSource source, HeldOutSplit split, long seed, long bufferBytes, BadRowPolicy policy) {
+        this(source, split, seed, Options.of(bufferBytes, policy));
+    }
+
+    public BatchStream(ActivationSource source, HeldOutSplit split, long seed, Options options) {
         this.source = source;
         this.split = split;
         this.dIn = source.dIn();
         this.seed = seed;
-        this.policy = policy;
+        this.policy = options.policy();
+        this.maxNormSq = options.maxNorm() * options.maxNorm();
+        this.scale = options.scale();
         long trainBytes = split.trainRows() * dIn * 4L;
-        this.inMemory = trainBytes <= bufferBytes && split.trainRows() * dIn < Integer.MAX_VALUE - 8;
+        this.inMemory = trainBytes <= options.bufferBytes() && split.trainRows() * dIn < Integer.MAX_VALUE - 8;
         if (inMemory) {
             loadAll();
             if (numRows == 0) {
-                throw new SaeException(source.path() + ": no usable training rows (" + badRows + " rows hold NaN or infinity)");
+                throw noUsableRows();
             }
             newEpochPermutation();
         } else {
-            bufferCapacity = (int) Math.max(1, Math.min(Integer.MAX_VALUE / dIn - 8, bufferBytes / (dIn * 4L)));
+            bufferCapacity = (int) Math.max(1, Math.min(Integer.MAX_VALUE / dIn - 8, options.bufferBytes() / (dIn * 4L)));
             buffer = new float[bufferCapacity * dIn];
-            chunk = new float[CHUNK_ROWS * dIn];
             drawRandom = new SplittableRandom(seed ^ 0xD1CEL);
-            newChunkOrder();
-            fillBuffer();
+            numChunks = (int) ((source.numRows() + CHUNK_ROWS - 1) / CHUNK_ROWS);
+            startPrefetch();
+            try {
+                fillBuffer();
+            } catch (RuntimeException e) {
+                close();
+                throw e;
+            }
         }
     }
 
-    /** Default budget: 2^20 rows or 1 GiB, whichever is smaller. */
+    private SaeException noUsableRows() {
+        return new SaeException(source.path() + ": no usable training rows (" + badRows + " rows hold NaN or infinity, " + normDropped
+                + " exceed the norm limit)");
+    }
+
+    /**
+     * Default budget: 2^20 rows or 1 GiB, whichever is smaller, and at most a quarter of the JVM's maximum heap so
+     * that a small heap streams instead of failing.
+     */
     public static long defaultBufferBytes(int dIn) {
-        return Math.min(1L << 30, (1L << 20) * dIn * 4L);
+        return Math.min(Runtime.getRuntime().maxMemory() / 4, Math.min(1L << 30, (1L << 20) * dIn * 4L));
     }
 
     public boolean inMemory() {
@@ -84,6 +158,11 @@ public final class BatchStream {
     /** Rows skipped so far for holding NaN or infinity. */
     public long badRows() {
         return badRows;
+    }
+
+    /** Rows dropped so far for a norm above the limit. */
+    public long normDropped() {
+        return normDropped;
     }
 
     /** Rows handed out in batches so far. */
@@ -104,19 +183,39 @@ public final class BatchStream {
         for (long first = 0; first < total; first += CHUNK_ROWS) {
             int count = (int) Math.min(CHUNK_ROWS, total - first);
             source.readRows(first, count, tmp, 0);
-            for (int r = 0; r < count; r++) {
-                long row = first + r;
-                if (split.isEval(row)) {
-                    continue;
-                }
-                if (!checkRow(tmp, r * dIn, row)) {
-                    continue;
-                }
-                System.arraycopy(tmp, r * dIn, rows, n * dIn, dIn);
-                n++;
-            }
+            int kept = keepRows(tmp, first, count);
+            System.arraycopy(tmp, 0, rows, n * dIn, kept * dIn);
+            n += kept;
         }
         numRows = n;
+    }
+
+    /**
+     * Compacts the training rows of data[0, count) that pass the checks to its front, scaled, and returns how many.
+     */
+    private int keepRows(float[] data, long first, int count) {
+        int n = 0;
+        for (int r = 0; r < count; r++) {
+            long row = first + r;
+            int off = r * dIn;
+            if (split.isEval(row) || !checkRow(data, off, row)) {
+                continue;
+            }
+            if (maxNormSq != Double.POSITIVE_INFINITY && NormStats.squaredNorm(data, off, dIn) > maxNormSq) {
+                normDropped++;
+                continue;
+            }
+            int to = n * dIn;
+            if (scale != 1f) {
+                for (int i = 0; i < dIn; i++) {
+                    data[to + i] = data[off + i] * scale;
+                }
+            } else if (to != off) {
+                System.arraycopy(data, off, data, to, dIn);
+            }
+            n++;
+        }
+        return n;
     }
 
     private boolean checkRow(float[] data, int off, long row) {
@@ -165,76 +264,130 @@ public final class BatchStream {
             }
             pos += b;
         } else {
+            if (closed) {
+                throw new IllegalStateException("batch stream is closed");
+            }
             for (int i = 0; i < b; i++) {
                 int slot = drawRandom.nextInt(bufferRows);
                 System.arraycopy(buffer, slot * dIn, out, i * dIn, dIn);
-                float[] src = nextStreamRow();
-                System.arraycopy(src, chunkPos * dIn, buffer, slot * dIn, dIn);
+                nextStreamRow();
+                System.arraycopy(current.data, chunkPos * dIn, buffer, slot * dIn, dIn);
                 chunkPos++;
             }
         }
         rowsServed += b;
     }
 
-    private void newChunkOrder() {
-        long numChunks = (source.numRows() + CHUNK_ROWS - 1) / CHUNK_ROWS;
-        SplittableRandom rnd = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + epoch);
-        chunkOrder = new long[(int) numChunks];
-        for (int i = 0; i < chunkOrder.length; i++) {
-            chunkOrder[i] = i;
+    /** The chunk order of an epoch: a seeded permutation of the chunk ids. */
+    private int[] chunkOrder(int ep) {
+        SplittableRandom rnd = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + ep);
+        int[] order = new int[numChunks];
+        for (int i = 0; i < order.length; i++) {
+            order[i] = i;
         }
-        for (int i = chunkOrder.length - 1; i > 0; i--) {
+        for (int i = order.length - 1; i > 0; i--) {
             int j = rnd.nextInt(i + 1);
-            long t = chunkOrder[i];
-            chunkOrder[i] = chunkOrder[j];
-            chunkOrder[j] = t;
+            int t = order[i];
+            order[i] = order[j];
+            order[j] = t;
         }
-        chunkOrderPos = 0;
+        return order;
     }
 
-    /** Makes chunk[chunkPos] the next usable training row, reading chunks as needed; returns the chunk array. */
-    private float[] nextStreamRow() {
+    private void startPrefetch() {
+        ready = new ArrayBlockingQueue<>(PREFETCH_BUFFERS);
+        free = new ArrayBlockingQueue<>(PREFETCH_BUFFERS);
+        for (int i = 0; i < PREFETCH_BUFFERS; i++) {
+            free.add(new float[CHUNK_ROWS * dIn]);
+        }
+        prefetch = new Thread(this::prefetchLoop, "saeforge-prefetch");
+        prefetch.setDaemon(true);
+        prefetch.start();
+    }
+
+    private void prefetchLoop() {
+        try {
+            for (int ep = 0; !closed; ep++) {
+                for (int id : chunkOrder(ep)) {
+                    float[] buf = free.take();
+                    if (closed) {
+                        return;
+                    }
+                    long first = (long) id * CHUNK_ROWS;
+                    int count = (int) Math.min(CHUNK_ROWS, source.numRows() - first);
+                    Chunk c;
+                    try {
+                        source.readRows(first, count, buf, 0);
+                        c = new Chunk(buf, first, count, ep, null);
+                    } catch (RuntimeException e) {
+                        ready.put(new Chunk(buf, first, 0, ep, e));
+                        return;
+                    }
+                    ready.put(c);
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Makes current.data[chunkPos] the next usable training row, taking chunks from the prefetch thread as needed. */
+    private void nextStreamRow() {
         int emptyChunks = 0;
-        while (chunkPos >= chunkRows) {
-            readNextChunk();
-            if (chunkRows == 0 && ++emptyChunks > chunkOrder.length) {
-                throw new SaeException(source.path() + ": no usable training rows (" + badRows + " rows hold NaN or infinity)");
+        while (current == null || chunkPos >= current.kept) {
+            takeChunk();
+            if (current.kept == 0 && ++emptyChunks > numChunks) {
+                throw noUsableRows();
             }
         }
-        return chunk;
     }
 
-    private void readNextChunk() {
-        if (chunkOrderPos == chunkOrder.length) {
-            epoch++;
-            newChunkOrder();
+    private void takeChunk() {
+        if (current != null) {
+            free.add(current.data);
+            current = null;
         }
-        long first = chunkOrder[chunkOrderPos++] * CHUNK_ROWS;
-        int count = (int) Math.min(CHUNK_ROWS, source.numRows() - first);
-        float[] tmp = chunk;
-        source.readRows(first, count, tmp, 0);
-        int n = 0;
-        for (int r = 0; r < count; r++) {
-            long row = first + r;
-            if (split.isEval(row) || !checkRow(tmp, r * dIn, row)) {
-                continue;
-            }
-            if (n != r) {
-                System.arraycopy(tmp, r * dIn, tmp, n * dIn, dIn);
-            }
-            n++;
+        Chunk c;
+        try {
+            c = ready.take();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new SaeException("interrupted while waiting for activation rows");
         }
-        chunkRows = n;
+        if (c.error != null) {
+            throw c.error;
+        }
+        if (c.epoch > epoch) {
+            epoch = c.epoch;
+        }
+        c.kept = keepRows(c.data, c.first, c.count);
+        current = c;
         chunkPos = 0;
     }
 
     private void fillBuffer() {
         bufferRows = 0;
         while (bufferRows < bufferCapacity) {
-            float[] src = nextStreamRow();
-            System.arraycopy(src, chunkPos * dIn, buffer, bufferRows * dIn, dIn);
+            nextStreamRow();
+            System.arraycopy(current.data, chunkPos * dIn, buffer, bufferRows * dIn, dIn);
             chunkPos++;
             bufferRows++;
+        }
+    }
+
+    /** Stops the prefetch thread (streaming mode); the stream cannot be used afterwards. */
+    @Override
+    public void close() {
+        if (prefetch == null || closed) {
+            closed = true;
+            return;
+        }
+        closed = true;
+        prefetch.interrupt();
+        try {
+            prefetch.join(10_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 }

@@ -41,9 +41,25 @@ public record NpyFile(Path path, String descr, boolean fortranOrder, long[] shap
     }
 
     static NpyFile parse(Path path, FileChannel ch) throws IOException {
-        long size = ch.size();
+        return parse(path, ch::read, 0, ch.size());
+    }
+
+    /** Positional reads of the bytes holding a header: a file channel, or inflated bytes of an .npz member. */
+    @FunctionalInterface
+    interface PositionalReader {
+        /** Reads into dst from pos; returns the bytes read, or -1 at the end. */
+        int read(ByteBuffer dst, long pos) throws IOException;
+    }
+
+    /**
+     * Parses a .npy that occupies bytes [base, end) of the channel (a whole file, or a stored member of an .npz);
+     * the returned {@link #dataOffset()} is absolute. Never allocates more than the region holds.
+     */
+    static NpyFile parse(Path path, PositionalReader ch, long base, long end) throws IOException {
+        long size = end - base;
         ByteBuffer pre = ByteBuffer.allocate(12).order(ByteOrder.LITTLE_ENDIAN);
-        while (pre.hasRemaining() && ch.read(pre, pre.position()) > 0) {
+        pre.limit((int) Math.min(12, Math.max(0, size)));
+        while (pre.hasRemaining() && ch.read(pre, base + pre.position()) > 0) {
             // fill
         }
         pre.flip();
@@ -74,7 +90,7 @@ public record NpyFile(Path path, String descr, boolean fortranOrder, long[] shap
             throw new FileFormatException(path, "truncated .npy header (" + headerLen + " header bytes announced, file has " + size + ")");
         }
         ByteBuffer hb = ByteBuffer.allocate((int) headerLen);
-        while (hb.hasRemaining() && ch.read(hb, headerStart + hb.position()) > 0) {
+        while (hb.hasRemaining() && ch.read(hb, base + headerStart + hb.position()) > 0) {
             // fill
         }
         String header = new String(hb.array(), major == 3 ? StandardCharsets.UTF_8 : StandardCharsets.ISO_8859_1);
@@ -82,21 +98,34 @@ public record NpyFile(Path path, String descr, boolean fortranOrder, long[] shap
         Matcher f = FORTRAN.matcher(header);
         Matcher s = SHAPE.matcher(header);
         if (!d.find() || !f.find() || !s.find()) {
-            throw new FileFormatException(path, "malformed .npy header: " + header.trim());
+            String shown = header.trim();
+            throw new FileFormatException(path, "malformed .npy header: "
+                    + (shown.length() > 120 ? shown.substring(0, 120) + "..." : shown));
         }
         List<Long> dims = new ArrayList<>();
         for (String part : s.group(1).split(",")) {
             String t = part.trim();
             if (!t.isEmpty()) {
+                long v;
                 try {
-                    dims.add(Long.parseLong(t.endsWith("L") ? t.substring(0, t.length() - 1) : t));
+                    v = Long.parseLong(t.endsWith("L") ? t.substring(0, t.length() - 1) : t);
                 } catch (NumberFormatException e) {
                     throw new FileFormatException(path, "malformed .npy shape (" + s.group(1) + ")");
                 }
+                if (v < 0) {
+                    throw new FileFormatException(path, "malformed .npy shape (" + s.group(1) + "): negative dimension");
+                }
+                dims.add(v);
             }
         }
         long[] shape = dims.stream().mapToLong(Long::longValue).toArray();
-        return new NpyFile(path, d.group(1), "True".equals(f.group(1)), shape, headerStart + headerLen);
+        NpyFile h = new NpyFile(path, d.group(1), "True".equals(f.group(1)), shape, base + headerStart + headerLen);
+        try {
+            h.elements();
+        } catch (ArithmeticException e) {
+            throw new FileFormatException(path, "malformed .npy shape " + h.shapeString() + ": too many elements");
+        }
+        return h;
     }
 
     /** Bytes per element of a float dtype this project reads, or -1. */

@@ -1,85 +1,31 @@
 package org.saeforge.core.data;
 
 import java.io.IOException;
-import java.nio.ByteOrder;
-import java.nio.FloatBuffer;
-import java.nio.MappedByteBuffer;
-import java.nio.ShortBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import org.saeforge.core.FileFormatException;
-import org.saeforge.core.tensor.Half;
 
 /**
  * A memory-mapped {@code .npy} activation file: 2-D {@code [rows, dIn]} or 3-D {@code [n, tokens, dIn]} (flattened to
- * rows), C order, little-endian float32 or float16. The data region is mapped in segments of whole rows (at most
- * 1 GiB each), so files of any size are read without loading them; the OS page cache bounds memory.
+ * rows), C order, little-endian float32 or float16. Also reads an .npy stored uncompressed inside an .npz, in place.
  */
 public final class NpySource implements ActivationSource {
-    private static final long SEGMENT_BYTES = 1L << 30;
-
     private final Path path;
     private final NpyFile header;
-    private final int dIn;
-    private final long rows;
-    private final int elemBytes;
-    private final long rowsPerSegment;
-    private final FloatBuffer[] f32;
-    private final ShortBuffer[] f16;
+    private final MappedRows rows;
 
-    private NpySource(Path path, NpyFile header, int dIn, long rows, int elemBytes, FileChannel ch) throws IOException {
+    private NpySource(Path path, NpyFile header, MappedRows rows) {
         this.path = path;
         this.header = header;
-        this.dIn = dIn;
         this.rows = rows;
-        this.elemBytes = elemBytes;
-        long rowBytes = (long) dIn * elemBytes;
-        this.rowsPerSegment = Math.max(1, SEGMENT_BYTES / rowBytes);
-        int segments = (int) Math.max(1, (rows + rowsPerSegment - 1) / rowsPerSegment);
-        f32 = elemBytes == 4 ? new FloatBuffer[segments] : null;
-        f16 = elemBytes == 2 ? new ShortBuffer[segments] : null;
-        for (int s = 0; s < segments; s++) {
-            long firstRow = s * rowsPerSegment;
-            long segRows = Math.min(rowsPerSegment, rows - firstRow);
-            MappedByteBuffer mb = ch.map(FileChannel.MapMode.READ_ONLY, header.dataOffset() + firstRow * rowBytes,
-                    Math.max(0, segRows * rowBytes));
-            mb.order(ByteOrder.LITTLE_ENDIAN);
-            if (elemBytes == 4) {
-                f32[s] = mb.asFloatBuffer();
-            } else {
-                f16[s] = mb.asShortBuffer();
-            }
-        }
     }
 
     /** Opens and validates a .npy activation file. */
     public static NpySource open(Path path) {
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-            NpyFile h = NpyFile.parse(path, ch);
-            int elemBytes = h.floatBytes();
-            if (elemBytes < 0) {
-                throw new FileFormatException(path, "dtype " + h.descr() + " is not supported; expected float32 (<f4) or float16 (<f2)");
-            }
-            if (h.fortranOrder()) {
-                throw new FileFormatException(path, "Fortran-order (column-major) arrays are not supported; save with np.ascontiguousarray");
-            }
-            long[] shape = h.shape();
-            if (shape.length != 2 && shape.length != 3) {
-                throw new FileFormatException(path, "expected a 2-D [rows, d_in] or 3-D [n, tokens, d_in] array, got shape " + h.shapeString());
-            }
-            long dIn = shape[shape.length - 1];
-            if (dIn <= 0 || dIn > Integer.MAX_VALUE / 4) {
-                throw new FileFormatException(path, "bad width " + dIn + " in shape " + h.shapeString());
-            }
-            long rows = shape.length == 2 ? shape[0] : Math.multiplyExact(shape[0], shape[1]);
-            long need = h.dataOffset() + Math.multiplyExact(h.elements(), (long) elemBytes);
-            if (ch.size() < need) {
-                throw new FileFormatException(path, "truncated: shape " + h.shapeString() + " " + dtypeName(elemBytes) + " needs " + need
-                        + " bytes, file has " + ch.size());
-            }
-            return new NpySource(path, h, (int) dIn, rows, elemBytes, ch);
+            return open(path, path, ch, 0, ch.size());
         } catch (NoSuchFileException e) {
             throw new FileFormatException(path, "file not found");
         } catch (IOException e) {
@@ -87,8 +33,41 @@ public final class NpySource implements ActivationSource {
         }
     }
 
-    private static String dtypeName(int elemBytes) {
-        return elemBytes == 4 ? "float32" : "float16";
+    /**
+     * Opens the .npy occupying bytes [base, end) of {@code ch}.
+     *
+     * @param name how to call it in messages (e.g. {@code acts.npz:acts})
+     */
+    static NpySource open(Path name, Path file, FileChannel ch, long base, long end) throws IOException {
+        NpyFile h = NpyFile.parse(name, ch::read, base, end);
+        MappedRows.DType dtype = h.floatBytes() == 4 ? MappedRows.DType.FLOAT32 : h.floatBytes() == 2 ? MappedRows.DType.FLOAT16 : null;
+        if (dtype == null) {
+            throw new FileFormatException(name, "dtype " + h.descr() + " is not supported; expected float32 (<f4) or float16 (<f2)");
+        }
+        if (h.fortranOrder()) {
+            throw new FileFormatException(name, "Fortran-order (column-major) arrays are not supported; save with np.ascontiguousarray");
+        }
+        long[] shape = h.shape();
+        if (shape.length != 2 && shape.length != 3) {
+            throw new FileFormatException(name, "expected a 2-D [rows, d_in] or 3-D [n, tokens, d_in] array, got shape " + h.shapeString());
+        }
+        long dIn = shape[shape.length - 1];
+        if (dIn <= 0 || dIn > Integer.MAX_VALUE / 4) {
+            throw new FileFormatException(name, "bad width " + dIn + " in shape " + h.shapeString());
+        }
+        long numRows = shape.length == 2 ? shape[0] : shape[0] * shape[1];
+        long dataBytes;
+        try {
+            dataBytes = Math.multiplyExact(h.elements(), (long) dtype.bytes);
+        } catch (ArithmeticException e) {
+            throw new FileFormatException(name, "shape " + h.shapeString() + " is too large");
+        }
+        long need = h.dataOffset() - base + dataBytes;
+        if (end - base < need) {
+            throw new FileFormatException(name, "truncated: shape " + h.shapeString() + " " + dtype.name + " needs " + need
+                    + " bytes, file has " + (end - base));
+        }
+        return new NpySource(name, h, new MappedRows(file, ch, h.dataOffset(), numRows, (int) dIn, dtype));
     }
 
     public NpyFile header() {
@@ -102,47 +81,22 @@ public final class NpySource implements ActivationSource {
 
     @Override
     public int dIn() {
-        return dIn;
+        return (int) header.shape()[header.shape().length - 1];
     }
 
     @Override
     public long numRows() {
-        return rows;
+        return rows.rows();
     }
 
     @Override
     public String dtype() {
-        return dtypeName(elemBytes);
+        return rows.dtype().name;
     }
 
     @Override
     public void readRows(long first, int count, float[] dst, int dstOffset) {
-        if (first < 0 || count < 0 || first + count > rows) {
-            throw new IndexOutOfBoundsException("rows [" + first + ", " + (first + count) + ") outside [0, " + rows + ") of " + path);
-        }
-        int done = 0;
-        short[] tmp = null;
-        while (done < count) {
-            long row = first + done;
-            int seg = (int) (row / rowsPerSegment);
-            long inSeg = row - seg * rowsPerSegment;
-            int n = (int) Math.min(count - done, rowsPerSegment - inSeg);
-            int index = (int) (inSeg * dIn);
-            int len = n * dIn;
-            int off = dstOffset + done * dIn;
-            if (f32 != null) {
-                f32[seg].get(index, dst, off, len);
-            } else {
-                if (tmp == null || tmp.length < len) {
-                    tmp = new short[Math.min(len, count * dIn)];
-                }
-                f16[seg].get(index, tmp, 0, len);
-                for (int i = 0; i < len; i++) {
-                    dst[off + i] = Half.toFloat(tmp[i]);
-                }
-            }
-            done += n;
-        }
+        rows.readRows(first, count, dst, dstOffset);
     }
 
     @Override

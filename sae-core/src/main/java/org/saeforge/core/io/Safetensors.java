@@ -268,11 +268,20 @@ public final class Safetensors {
         long[] shape = new long[shapeNode.size()];
         long elements = 1;
         for (int i = 0; i < shape.length; i++) {
+            if (!shapeNode.get(i).canConvertToLong()) {
+                throw new FileFormatException(file, "corrupt safetensors header: tensor \"" + name + "\" has a non-integer dimension");
+            }
             shape[i] = shapeNode.get(i).asLong();
             if (shape[i] < 0) {
                 throw new FileFormatException(file, "tensor \"" + name + "\" has a negative dimension");
             }
-            elements = Math.multiplyExact(elements, shape[i]);
+            if (shape[i] > 0 && elements > Long.MAX_VALUE / 8 / shape[i]) {
+                throw new FileFormatException(file, "corrupt safetensors header: tensor \"" + name + "\" has an impossibly large shape");
+            }
+            elements *= shape[i];
+        }
+        if (!offs.get(0).canConvertToLong() || !offs.get(1).canConvertToLong()) {
+            throw new FileFormatException(file, "corrupt safetensors header: tensor \"" + name + "\" has non-integer data_offsets");
         }
         long begin = offs.get(0).asLong();
         long end = offs.get(1).asLong();

@@ -7,136 +7,206 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Path;
-import java.util.HashMap;
-import java.util.Map;
+import java.util.BitSet;
+import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import org.saeforge.core.FileFormatException;
 import org.saeforge.core.SaeException;
 import org.saeforge.core.tensor.FloatMatrix;
-import org.saeforge.core.testing.Fixtures;
 
-/** Held-out split and shuffled batches: determinism, coverage, no leakage, bounded buffers, bad rows. */
+/** Streaming batches: deterministic whatever the read timing, each row once per pass, filters counted. */
 class BatchStreamTest {
+    static final int D = 8;
 
-    /** Rows whose first value is the row number, so batches reveal which rows they hold. */
-    private static Path numberedRows(Path dir, int rows, int d) {
-        FloatMatrix m = new FloatMatrix(rows, d);
-        for (int r = 0; r < rows; r++) {
-            for (int i = 0; i < d; i++) {
-                m.set(r, i, i == 0 ? r : (r * 31 + i) % 7);
-            }
+    /**
+     * Row r holds r / 1024 in column 0 (exact) and 1 elsewhere, or 1000 for rows r % 7 == 3 (outliers); optionally
+     * slow and jittery, or failing at one row.
+     */
+    static final class IndexSource implements ActivationSource {
+        final long rows;
+        final long seed;
+        final long failAt;
+
+        IndexSource(long rows, long jitterSeed, long failAt) {
+            this.rows = rows;
+            this.seed = jitterSeed;
+            this.failAt = failAt;
         }
-        Path p = dir.resolve("rows.npy");
-        NpyWriter.write(p, m);
-        return p;
-    }
 
-    @Test
-    void splitIsSeededDisjointAndSized() {
-        HeldOutSplit a = HeldOutSplit.create(100_000, 1000, 1);
-        HeldOutSplit b = HeldOutSplit.create(100_000, 1000, 1);
-        HeldOutSplit c = HeldOutSplit.create(100_000, 1000, 2);
-        assertTrue(a.evalRows() >= 1000 && a.evalRows() < 1000 + a.blockSize());
-        int same = 0;
-        int diff = 0;
-        for (long r = 0; r < 100_000; r++) {
-            assertEquals(a.isEval(r), b.isEval(r));
-            if (a.isEval(r) != c.isEval(r)) {
-                diff++;
-            } else {
-                same++;
-            }
+        @Override
+        public Path path() {
+            return Path.of("index-source");
         }
-        assertTrue(diff > 0, "another seed gives another split");
-        assertEquals(100_000 - a.evalRows(), a.trainRows());
-        assertThrows(SaeException.class, () -> HeldOutSplit.create(10, 10, 0));
-        assertEquals(500, HeldOutSplit.defaultEvalRows(50_000));
-        assertEquals(50_000, HeldOutSplit.defaultEvalRows(100_000_000));
-    }
 
-    private static Map<Integer, Integer> countRows(BatchStream s, int batches, int batchSize, int d) {
-        Map<Integer, Integer> seen = new HashMap<>();
-        FloatMatrix batch = new FloatMatrix(batchSize, d);
-        for (int b = 0; b < batches; b++) {
-            s.next(batch);
-            for (int r = 0; r < batchSize; r++) {
-                seen.merge((int) batch.get(r, 0), 1, Integer::sum);
-            }
+        @Override
+        public int dIn() {
+            return D;
         }
-        return seen;
-    }
 
-    @Test
-    void inMemoryEpochsVisitEveryTrainingRowOnceAndNoHeldOutRow(@TempDir Path tmp) {
-        int rows = 1000;
-        int d = 5;
-        HeldOutSplit split = HeldOutSplit.create(rows, 100, 3);
-        try (ActivationSource src = ActivationSources.open(numberedRows(tmp, rows, d))) {
-            BatchStream s = new BatchStream(src, split, 7, 1 << 20, BadRowPolicy.SKIP);
-            assertTrue(s.inMemory());
-            int batchSize = 30;
-            int perEpoch = (int) (split.trainRows() / batchSize);
-            Map<Integer, Integer> seen = countRows(s, perEpoch, batchSize, d);
-            assertEquals(perEpoch * batchSize, seen.size(), "no row twice within an epoch");
-            seen.keySet().forEach(r -> assertFalse(split.isEval(r), "held-out row " + r + " served for training"));
+        @Override
+        public long numRows() {
+            return rows;
         }
-    }
 
-    @Test
-    void streamingModeCoversTrainingRowsWithABoundedBuffer(@TempDir Path tmp) {
-        int rows = 20_000;
-        int d = 4;
-        HeldOutSplit split = HeldOutSplit.create(rows, 200, 3);
-        try (ActivationSource src = ActivationSources.open(numberedRows(tmp, rows, d))) {
-            long budget = 1000L * d * 4;
-            BatchStream s = new BatchStream(src, split, 7, budget, BadRowPolicy.SKIP);
-            assertFalse(s.inMemory());
-            int batchSize = 100;
-            Map<Integer, Integer> seen = countRows(s, (int) (3 * split.trainRows() / batchSize), batchSize, d);
-            seen.keySet().forEach(r -> assertFalse(split.isEval(r), "held-out row " + r + " served for training"));
-            assertTrue(seen.size() > 0.98 * split.trainRows(), "three epochs' worth of draws reach almost every row: " + seen.size());
+        @Override
+        public String dtype() {
+            return "float32";
         }
-    }
 
-    @Test
-    void sameSeedSameBatchesOtherSeedOtherBatches(@TempDir Path tmp) {
-        int rows = 5000;
-        int d = 3;
-        Path p = numberedRows(tmp, rows, d);
-        for (long budget : new long[] {1 << 20, 600L * d * 4}) {
-            float[][] runs = new float[3][];
-            long[] seeds = {5, 5, 6};
-            for (int i = 0; i < 3; i++) {
-                try (ActivationSource src = ActivationSources.open(p)) {
-                    BatchStream s = new BatchStream(src, HeldOutSplit.create(rows, 50, 1), seeds[i], budget, BadRowPolicy.SKIP);
-                    FloatMatrix batch = new FloatMatrix(64, d);
-                    float[] all = new float[64 * d * 40];
-                    for (int b = 0; b < 40; b++) {
-                        s.next(batch);
-                        System.arraycopy(batch.data(), 0, all, b * 64 * d, 64 * d);
-                    }
-                    runs[i] = all;
+        @Override
+        public void readRows(long first, int count, float[] dst, int dstOffset) {
+            if (seed != 0) {
+                try {
+                    Thread.sleep(new SplittableRandom(seed ^ first ^ System.nanoTime()).nextInt(3));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
                 }
             }
-            assertArrayEquals(runs[0], runs[1]);
-            assertFalse(java.util.Arrays.equals(runs[0], runs[2]));
+            if (failAt >= first && failAt < first + count) {
+                throw new FileFormatException(path(), "truncated or changed while being read");
+            }
+            for (int r = 0; r < count; r++) {
+                long row = first + r;
+                dst[dstOffset + r * D] = row / 1024f;
+                for (int i = 1; i < D; i++) {
+                    dst[dstOffset + r * D + i] = (row % 7 == 3) ? 1000f : 1f;
+                }
+            }
+        }
+
+        @Override
+        public void close() {
+        }
+    }
+
+    private static float[] drain(ActivationSource src, HeldOutSplit split, long bufferBytes, int batches, int batchSize) {
+        float[] all = new float[batches * batchSize * D];
+        try (BatchStream s = new BatchStream(src, split, 42, bufferBytes, BadRowPolicy.SKIP)) {
+            assertFalse(s.inMemory());
+            FloatMatrix b = new FloatMatrix(batchSize, D);
+            for (int i = 0; i < batches; i++) {
+                s.next(b);
+                System.arraycopy(b.data(), 0, all, i * batchSize * D, batchSize * D);
+            }
+        }
+        return all;
+    }
+
+    @Test
+    void streamingIsDeterministicWhateverTheTiming() {
+        long rows = 5 * BatchStream.CHUNK_ROWS + 123;
+        HeldOutSplit split = HeldOutSplit.create(rows, 200, 7);
+        long budget = 1000L * D * 4;
+        float[] fast = drain(new IndexSource(rows, 0, -1), split, budget, 60, 256);
+        float[] slow = drain(new IndexSource(rows, 99, -1), split, budget, 60, 256);
+        assertArrayEquals(fast, slow);
+    }
+
+    @Test
+    void eachTrainingRowAtMostOncePerPassAndNoHeldOutRows() {
+        long rows = 6 * BatchStream.CHUNK_ROWS;
+        HeldOutSplit split = HeldOutSplit.create(rows, 300, 3);
+        int capacity = 2000;
+        int batch = 100;
+        // rows inserted = capacity + draws <= trainRows, so no row can be drawn twice
+        int batches = (int) ((split.trainRows() - capacity) / batch);
+        float[] all = drain(new IndexSource(rows, 0, -1), split, (long) capacity * D * 4, batches, batch);
+        BitSet seen = new BitSet();
+        for (int i = 0; i < batches * batch; i++) {
+            int row = Math.round(all[i * D] * 1024);
+            assertFalse(split.isEval(row), "held-out row " + row + " served");
+            assertFalse(seen.get(row), "row " + row + " served twice");
+            seen.set(row);
+        }
+        assertEquals(batches * batch, seen.cardinality());
+    }
+
+    @Test
+    void readErrorsReachTheCaller() {
+        long rows = 4 * BatchStream.CHUNK_ROWS;
+        HeldOutSplit split = HeldOutSplit.create(rows, 0, 1);
+        // the failing chunk is read within the first pass (perhaps while the buffer first fills)
+        FileFormatException e = assertThrows(FileFormatException.class, () -> {
+            try (BatchStream s = new BatchStream(new IndexSource(rows, 0, 3 * BatchStream.CHUNK_ROWS + 5), split, 1,
+                    100L * D * 4, BadRowPolicy.SKIP)) {
+                FloatMatrix b = new FloatMatrix(64, D);
+                for (int i = 0; i < 1000; i++) {
+                    s.next(b);
+                }
+            }
+        });
+        assertTrue(e.getMessage().contains("truncated"), e.getMessage());
+    }
+
+    @Test
+    void fileTruncatedDuringStreamingStopsTheStream(@org.junit.jupiter.api.io.TempDir Path dir) throws java.io.IOException {
+        Path f = dir.resolve("acts.npy");
+        int rows = 8 * BatchStream.CHUNK_ROWS;
+        NpyWriter.write(f, new float[rows * D], rows, D);
+        try (ActivationSource src = ActivationSources.open(f)) {
+            HeldOutSplit split = HeldOutSplit.create(rows, 0, 1);
+            try (BatchStream s = new BatchStream(src, split, 1, 1000L * D * 4, BadRowPolicy.SKIP)) {
+                FloatMatrix b = new FloatMatrix(256, D);
+                s.next(b);
+                try (java.io.RandomAccessFile raf = new java.io.RandomAccessFile(f.toFile(), "rw")) {
+                    raf.setLength(raf.length() / 2);
+                }
+                FileFormatException e = assertThrows(FileFormatException.class, () -> {
+                    for (int i = 0; i < 10 * rows / 256; i++) {
+                        s.next(b);
+                    }
+                });
+                assertTrue(e.getMessage().contains("acts.npy") && e.getMessage().contains("changed while being read"), e.getMessage());
+            }
         }
     }
 
     @Test
-    void nanRowsAreSkippedAndCountedOrFatal() {
-        Path p = Fixtures.file("bad/nan_rows.npy");
-        try (ActivationSource src = ActivationSources.open(p)) {
-            HeldOutSplit split = HeldOutSplit.create(src.numRows(), 0, 1);
-            BatchStream s = new BatchStream(src, split, 1, 1 << 20, BadRowPolicy.SKIP);
-            assertEquals(4, s.badRows(), "rows 3, 50, 77 and 200 hold NaN or infinity");
-            FloatMatrix batch = new FloatMatrix(253, src.dIn());
-            s.next(batch);
-            for (float v : batch.data()) {
-                assertTrue(Float.isFinite(v));
+    void normLimitDropsAndScaleMultiplies() {
+        long rows = 3 * BatchStream.CHUNK_ROWS;
+        HeldOutSplit split = HeldOutSplit.create(rows, 0, 1);
+        // rows with r % 7 == 3 have norm above 2645, the others below 13
+        BatchStream.Options opt = new BatchStream.Options(500L * D * 4, BadRowPolicy.SKIP, 100, 0.5f);
+        try (BatchStream s = new BatchStream(new IndexSource(rows, 0, -1), split, 5, opt)) {
+            FloatMatrix b = new FloatMatrix(100, D);
+            for (int i = 0; i < 50; i++) {
+                s.next(b);
+                for (int r = 0; r < 100; r++) {
+                    assertEquals(0.5f, b.get(r, 1), "row " + b.get(r, 0) * 2048 + " not scaled or not filtered");
+                }
             }
-            SaeException e = assertThrows(SaeException.class, () -> new BatchStream(src, split, 1, 1 << 20, BadRowPolicy.FAIL));
-            assertTrue(e.getMessage().contains("row 3") && e.getMessage().contains("nan_rows.npy"), e.getMessage());
+            assertTrue(s.normDropped() > 0);
         }
+        // in memory too: exactly the rows with norm above the limit are dropped
+        BatchStream.Options mem = new BatchStream.Options(1L << 30, BadRowPolicy.SKIP, 100, 1f);
+        try (BatchStream s = new BatchStream(new IndexSource(rows, 0, -1), split, 5, mem)) {
+            assertTrue(s.inMemory());
+            long expect = 0;
+            for (long r = 0; r < rows; r++) {
+                expect += r % 7 == 3 ? 1 : 0;
+            }
+            assertEquals(expect, s.normDropped());
+        }
+    }
+
+    @Test
+    void allRowsFilteredIsAClearError() {
+        HeldOutSplit split = HeldOutSplit.create(2 * BatchStream.CHUNK_ROWS, 0, 1);
+        BatchStream.Options opt = new BatchStream.Options(100L * D * 4, BadRowPolicy.SKIP, 1e-3, 1f);
+        SaeException e = assertThrows(SaeException.class, () -> new BatchStream(new IndexSource(2 * BatchStream.CHUNK_ROWS, 0, -1),
+                split, 5, opt));
+        assertTrue(e.getMessage().contains("no usable training rows"), e.getMessage());
+    }
+
+    @Test
+    void normStatsOfASample() {
+        NormStats st = NormStats.sample(new IndexSource(10_000, 0, -1), 4096);
+        assertEquals(4096, st.rows());
+        assertTrue(st.medianNorm() > 2 && st.medianNorm() < 13, "median " + st.medianNorm());
+        // every 7th row is an outlier: about 1/7 of the sample lies far above the median
+        assertEquals(4096 / 7.0, st.countAbove(100 * st.medianNorm()), 2);
+        assertTrue(st.countAbove(st.medianNorm()) <= 2048);
+        double s = st.scaleToDIn(D, Double.POSITIVE_INFINITY);
+        assertEquals(D, s * s * st.meanSquaredNorm(), 1e-9 * D);
     }
 }

@@ -1,0 +1,134 @@
+package org.saeforge.core.data;
+
+import java.io.IOException;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.MappedByteBuffer;
+import java.nio.ShortBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import org.saeforge.core.FileFormatException;
+import org.saeforge.core.tensor.Half;
+
+/**
+ * Rows of raw little-endian row-major floats ({@code float32}, {@code float16} or {@code bfloat16}) at a byte offset
+ * of a file, memory-mapped in segments of whole rows (at most 1 GiB each) so files of any size are read without
+ * loading them; the OS page cache bounds memory. Shared by the .npy, .npz (stored members), safetensors and shard
+ * readers. A file truncated after mapping makes the JVM raise an {@link InternalError} on access; it is turned into
+ * a {@link FileFormatException} naming the file.
+ */
+final class MappedRows {
+    private static final long SEGMENT_BYTES = 1L << 30;
+
+    private final Path path;
+    private final int dIn;
+    private final long rows;
+    private final DType dtype;
+    private final long rowsPerSegment;
+    private final FloatBuffer[] f32;
+    private final ShortBuffer[] f16;
+    private final FileGuard guard;
+
+    /** Element types of raw rows. */
+    enum DType {
+        FLOAT32("float32", 4),
+        FLOAT16("float16", 2),
+        BFLOAT16("bfloat16", 2);
+
+        final String name;
+        final int bytes;
+
+        DType(String name, int bytes) {
+            this.name = name;
+            this.bytes = bytes;
+        }
+
+        static DType fromName(String s) {
+            for (DType t : values()) {
+                if (t.name.equals(s)) {
+                    return t;
+                }
+            }
+            return null;
+        }
+    }
+
+    /**
+     * Maps {@code rows x dIn} elements starting at {@code offset}; the caller has checked that the file holds them.
+     */
+    MappedRows(Path path, FileChannel ch, long offset, long rows, int dIn, DType dtype) throws IOException {
+        this.path = path;
+        this.dIn = dIn;
+        this.rows = rows;
+        this.dtype = dtype;
+        long rowBytes = (long) dIn * dtype.bytes;
+        this.rowsPerSegment = Math.max(1, SEGMENT_BYTES / rowBytes);
+        int segments = (int) Math.max(1, (rows + rowsPerSegment - 1) / rowsPerSegment);
+        f32 = dtype == DType.FLOAT32 ? new FloatBuffer[segments] : null;
+        f16 = dtype != DType.FLOAT32 ? new ShortBuffer[segments] : null;
+        for (int s = 0; s < segments; s++) {
+            long firstRow = s * rowsPerSegment;
+            long segRows = Math.min(rowsPerSegment, rows - firstRow);
+            MappedByteBuffer mb = ch.map(FileChannel.MapMode.READ_ONLY, offset + firstRow * rowBytes, Math.max(0, segRows * rowBytes));
+            mb.order(ByteOrder.LITTLE_ENDIAN);
+            if (f32 != null) {
+                f32[s] = mb.asFloatBuffer();
+            } else {
+                f16[s] = mb.asShortBuffer();
+            }
+        }
+        this.guard = new FileGuard(path);
+    }
+
+    long rows() {
+        return rows;
+    }
+
+    DType dtype() {
+        return dtype;
+    }
+
+    void readRows(long first, int count, float[] dst, int dstOffset) {
+        if (first < 0 || count < 0 || first + count > rows) {
+            throw new IndexOutOfBoundsException("rows [" + first + ", " + (first + count) + ") outside [0, " + rows + ") of " + path);
+        }
+        guard.check();
+        try {
+            copy(first, count, dst, dstOffset);
+        } catch (InternalError e) {
+            // SIGBUS on a mapped page past the (new) end of file
+            guard.check();
+            throw new FileFormatException(path, "truncated or changed while being read", e);
+        }
+    }
+
+    private void copy(long first, int count, float[] dst, int dstOffset) {
+        int done = 0;
+        short[] tmp = null;
+        while (done < count) {
+            long row = first + done;
+            int seg = (int) (row / rowsPerSegment);
+            long inSeg = row - seg * rowsPerSegment;
+            int n = (int) Math.min(count - done, rowsPerSegment - inSeg);
+            int index = (int) (inSeg * dIn);
+            int len = n * dIn;
+            int off = dstOffset + done * dIn;
+            if (f32 != null) {
+                f32[seg].get(index, dst, off, len);
+            } else {
+                if (tmp == null || tmp.length < len) {
+                    tmp = new short[len];
+                }
+                f16[seg].get(index, tmp, 0, len);
+                if (dtype == DType.FLOAT16) {
+                    HalfTable.decode(tmp, dst, off, len);
+                } else {
+                    for (int i = 0; i < len; i++) {
+                        dst[off + i] = Half.bf16ToFloat(tmp[i]);
+                    }
+                }
+            }
+            done += n;
+        }
+    }
+}
