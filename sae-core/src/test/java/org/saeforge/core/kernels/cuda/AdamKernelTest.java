@@ -38,7 +38,8 @@ class AdamKernelTest {
         long seed = 1;
         for (int n : new int[] {1, 7, 1001, 65_537}) {
             for (long t : new long[] {1, 2, 1000}) {
-                float[] p = CudaTestSupport.random(n, seed++, 1f);
+                // Parameters of the update's size, so that an error in the update shows in the parameters' error.
+                float[] p = CudaTestSupport.random(n, seed++, 1e-3f);
                 float[] g = CudaTestSupport.random(n, seed++, 0.1f);
                 float[] m = CudaTestSupport.random(n, seed++, 0.01f);
                 float[] v = CudaTestSupport.random(n, seed++, 0.001f);
@@ -57,15 +58,6 @@ class AdamKernelTest {
                 CudaTestSupport.assertRelError(p, pr, n, CudaTestSupport.TOL_FP32, what + " param");
                 CudaTestSupport.assertRelError(m, mr, n, CudaTestSupport.TOL_FP32, what + " m");
                 CudaTestSupport.assertRelError(v, vr, n, CudaTestSupport.TOL_FP32, what + " v");
-                // The update itself, not only the parameters it is added to.
-                float[] dp = new float[n];
-                float[] dpr = new float[n];
-                float[] p0 = CudaTestSupport.random(n, seed - 4, 1f);
-                for (int i = 0; i < n; i++) {
-                    dp[i] = p[i] - p0[i];
-                    dpr[i] = pr[i] - p0[i];
-                }
-                CudaTestSupport.assertRelError(dp, dpr, n, 1e-4, what + " update");
             }
         }
     }
