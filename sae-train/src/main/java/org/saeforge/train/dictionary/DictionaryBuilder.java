@@ -23,7 +23,7 @@ import org.saeforge.core.tensor.SparseCodes;
  * matrix product ({@link TopCosine}) and, when a vocabulary is given, labels.
  *
  * <p>Memory does not grow with the number of rows: it is {@code O(numLatents · (topN + histogram bins))} plus one
- * batch, one cosine tile and the bridge budget of {@link DictionaryConfig#bridgeMemoryBytes()} — about 60 MiB of
+ * batch, one cosine tile and the bridge budget of {@link DictionaryConfig#bridgeMemoryBytes()} — about 43 MB of
  * accumulators for 65,536 latents with the defaults, besides the SAE itself.
  */
 public final class DictionaryBuilder {
