@@ -39,8 +39,8 @@ final class DictionaryCommand implements Callable<Integer> {
     @Option(names = "--sae", required = true, paramLabel = "DIR", description = "SAELens or sparsify directory, or a `sae train` run directory.")
     Path sae;
 
-    @Option(names = "--data", required = true, paramLabel = "FILE", description = "Activations (with their row metadata, if any).")
-    Path data;
+    @Mixin
+    DataOptions dataOptions;
 
     @Option(names = "--out", required = true, paramLabel = "DICT", description = "Dictionary folder to write (replaced if it is one).")
     Path out;
@@ -111,7 +111,7 @@ final class DictionaryCommand implements Callable<Integer> {
         Path saeLensDir = writeToSae ? saeLensDir() : null;
         LabelVocabulary vocab = labelEmbeddings == null ? null : LabelVocabulary.load(labelEmbeddings, labelNames, model.dIn());
         RowProgress progress = new RowProgress(io.err(), "dictionary");
-        try (ActivationSource source = ActivationSources.open(data);
+        try (ActivationSource source = dataOptions.open();
              Kernels kernels = KernelsFactory.create(deviceOptions.device(), deviceOptions.threads())) {
             DictionaryResult result = new DictionaryBuilder(config, kernels, progress).build(model, source, source.metadata(), vocab);
             progress.onInfo("writing " + out);

@@ -33,8 +33,8 @@ final class EncodeCommand implements Callable<Integer> {
     @Option(names = "--sae", required = true, paramLabel = "DIR", description = "SAELens or sparsify directory, or a `sae train` run directory.")
     Path sae;
 
-    @Option(names = "--data", required = true, paramLabel = "FILE", description = "Activations to encode.")
-    Path data;
+    @Mixin
+    DataOptions dataOptions;
 
     @Option(names = "--out", required = true, paramLabel = "FILE", description = "The .npz to write.")
     Path out;
@@ -63,18 +63,18 @@ final class EncodeCommand implements Callable<Integer> {
         RowProgress progress = new RowProgress(io.err(), "encode");
         long bad = 0;
         long t0 = System.nanoTime();
-        try (ActivationSource source = ActivationSources.open(data);
+        try (ActivationSource source = dataOptions.open();
              Kernels kernels = KernelsFactory.create(deviceOptions.device(), deviceOptions.threads());
              CsrNpzWriter writer = CsrNpzWriter.create(out, model.numLatents())) {
             if (source.dIn() != model.dIn()) {
-                throw new SaeException(data + ": rows have width " + source.dIn() + " but the SAE expects d_in " + model.dIn());
+                throw new SaeException(source.path() + ": rows have width " + source.dIn() + " but the SAE expects d_in " + model.dIn());
             }
             long total = maxRows > 0 ? Math.min(maxRows, source.numRows()) : source.numRows();
             int d = model.dIn();
             FloatMatrix batch = new FloatMatrix(batchSize, d);
             SparseCodes codes = model.newCodes(batchSize);
             boolean[] empty = new boolean[batchSize];
-            progress.onStart(total, String.format("%s: %d rows x %d (%s); %s SAE, %d latents; backend %s", data.getFileName(), total, d,
+            progress.onStart(total, String.format("%s: %d rows x %d (%s); %s SAE, %d latents; backend %s", source.path().getFileName(), total, d,
                     source.dtype(), model.config().architecture().cliName(), model.numLatents(), kernels.name()));
             for (long first = 0; first < total; first += batchSize) {
                 int m = (int) Math.min(batchSize, total - first);
@@ -83,7 +83,7 @@ final class EncodeCommand implements Callable<Integer> {
                     empty[r] = !BadRowPolicy.finiteRow(batch.data(), r * d, d);
                     if (empty[r]) {
                         if (policy == BadRowPolicy.FAIL) {
-                            throw new SaeException(data + ": row " + (first + r) + " holds NaN or infinity (--on-bad-rows fail)");
+                            throw new SaeException(source.path() + ": row " + (first + r) + " holds NaN or infinity (--on-bad-rows fail)");
                         }
                         // a zero row encodes harmlessly; its codes are dropped by the writer
                         java.util.Arrays.fill(batch.data(), r * d, (r + 1) * d, 0f);
