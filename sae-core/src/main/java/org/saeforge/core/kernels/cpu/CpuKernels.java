@@ -128,10 +128,9 @@ public final class CpuKernels implements Kernels {
                     for (int r = s; r < e; r++) {
                         int gr = base + r;
                         pre.copyRow(r, row, 0);
-                        VectorMath.addInPlace(row, 0, sae.bEnc(), n);
-                        selectors[w].select(row, n, k, null, out.indices(), out.values(), gr * k);
+                        selectors[w].select(row, sae.bEnc(), n, k, null, out.indices(), out.values(), gr * k);
                         if (aux != null) {
-                            selectAux(w, row, aux, gr);
+                            selectAux(w, row, sae.bEnc(), aux, gr);
                         }
                     }
                 });
@@ -152,12 +151,12 @@ public final class CpuKernels implements Kernels {
         }
     }
 
-    private void selectAux(int w, float[] row, AuxSelection aux, int r) {
+    private void selectAux(int w, float[] row, float[] bias, AuxSelection aux, int r) {
         int[] dead = aux.deadIds();
         float[] vals = auxScratch[w];
         int numDead = aux.numDead();
         for (int i = 0; i < numDead; i++) {
-            vals[i] = row[dead[i]];
+            vals[i] = row[dead[i]] + bias[dead[i]];
         }
         int ka = aux.kAux();
         selectors[w].select(vals, numDead, ka, dead, aux.out().indices(), aux.out().values(), r * ka);
