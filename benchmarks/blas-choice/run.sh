@@ -32,8 +32,8 @@ ob_cp=$(classpath openblas org.bytedeco:openblas:0.3.31-1.5.13 org.bytedeco:open
     org.bytedeco:javacpp:1.5.13 org.bytedeco:javacpp:1.5.13:linux-x86_64)
 size_mb() { du -cb $(tr ':' ' ' <<<"$1") | tail -n 1 | awk '{printf "%.1f", $1 / 1048576}'; }
 
-OMP_NUM_THREADS=$THREADS java -cp "$nd4j_cp" "$here/BlasChoice.java" nd4j "$THREADS" "$REPS" 2>/dev/null | tail -n 1 > "$work/nd4j.json"
-java -cp "$ob_cp" "$here/BlasChoice.java" openblas "$THREADS" "$REPS" 2>/dev/null | tail -n 1 > "$work/openblas.json"
+OMP_NUM_THREADS=$THREADS java -cp "$nd4j_cp" "$here/BlasChoiceNd4j.java" "$THREADS" "$REPS" 2>/dev/null | tail -n 1 > "$work/nd4j.json"
+java -cp "$ob_cp" "$here/BlasChoiceOpenBlas.java" "$THREADS" "$REPS" 2>/dev/null | tail -n 1 > "$work/openblas.json"
 
 out="$root/benchmarks/results/blas-choice-$(date +%F).json"
 /usr/bin/python3 - "$out" "$work" "$(size_mb "$nd4j_cp")" "$(size_mb "$ob_cp")" <<'PY'

@@ -1,33 +1,20 @@
 import java.util.Arrays;
 
 /**
- * sgemm GFLOP/s for the encoder shape [4096 x 768]·[768 x 16384] through ND4J ({@code Nd4j.gemm} into preallocated
- * arrays) or org.bytedeco:openblas ({@code cblas_sgemm} on off-heap FloatPointers, and on Java arrays). Not part of the
- * build: run.sh compiles it against each library's class path in turn. Prints one JSON line.
+ * sgemm GFLOP/s of org.bytedeco:openblas ({@code cblas_sgemm} on off-heap FloatPointers, and on Java arrays, which
+ * JavaCPP copies) for [4096 x 768]·[768 x 16384]. Not part of the build: run.sh runs it as a single-file program
+ * against the OpenBLAS class path. Prints one JSON line.
  *
- * <p>Usage: {@code java BlasChoice.java nd4j|openblas THREADS REPS}
+ * <p>Usage: {@code java BlasChoiceOpenBlas.java THREADS REPS}
  */
-public class BlasChoice {
+public class BlasChoiceOpenBlas {
     public static void main(String[] args) throws Exception {
-        String lib = args[0];
-        int threads = Integer.parseInt(args[1]);
-        int reps = Integer.parseInt(args[2]);
+        int threads = Integer.parseInt(args[0]);
+        int reps = Integer.parseInt(args[1]);
         int m = 4096, k = 768, n = 16384;
         double flops = 2.0 * m * k * n;
         double[] rates = new double[reps];
         double[] arrayRates = new double[0];
-        if (lib.equals("nd4j")) {
-            var dt = org.nd4j.linalg.api.buffer.DataType.FLOAT;
-            var a = org.nd4j.linalg.factory.Nd4j.rand(dt, m, k);
-            var b = org.nd4j.linalg.factory.Nd4j.rand(dt, k, n);
-            var c = org.nd4j.linalg.factory.Nd4j.zeros(dt, m, n);
-            org.nd4j.linalg.factory.Nd4j.gemm(a, b, c, false, false, 1.0, 0.0);
-            for (int r = 0; r < reps; r++) {
-                long t0 = System.nanoTime();
-                org.nd4j.linalg.factory.Nd4j.gemm(a, b, c, false, false, 1.0, 0.0);
-                rates[r] = flops / ((System.nanoTime() - t0) / 1e9) / 1e9;
-            }
-        } else {
             org.bytedeco.openblas.global.openblas_full.openblas_set_num_threads(threads);
             var a = new org.bytedeco.javacpp.FloatPointer((long) m * k);
             var b = new org.bytedeco.javacpp.FloatPointer((long) k * n);
@@ -58,9 +45,8 @@ public class BlasChoice {
                 arrayRates[r] = flops / ((System.nanoTime() - t0) / 1e9) / 1e9;
             }
             Arrays.sort(arrayRates);
-        }
         Arrays.sort(rates);
-        System.out.printf("{\"library\":\"%s\",\"threads\":%d,\"gflops_median\":%.1f,\"gflops_max\":%.1f%s}%n", lib, threads,
+        System.out.printf("{\"library\":\"openblas\",\"threads\":%d,\"gflops_median\":%.1f,\"gflops_max\":%.1f%s}%n", threads,
                 rates[reps / 2], rates[reps - 1],
                 arrayRates.length == 0 ? "" : String.format(",\"java_arrays_gflops_median\":%.1f", arrayRates[reps / 2]));
     }
