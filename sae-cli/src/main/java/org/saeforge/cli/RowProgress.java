@@ -48,16 +48,7 @@ final class RowProgress implements DictionaryListener, AutoCloseable {
         start = System.nanoTime();
         lastLine = start;
         if (live) {
-            bar = new ProgressBarBuilder()
-                    .setTaskName(task)
-                    .setInitialMax(totalRows)
-                    .setUnit(" rows", 1)
-                    .setStyle(ProgressBarStyle.ASCII)
-                    .setConsumer(new ConsoleProgressBarConsumer(err))
-                    .showSpeed(new DecimalFormat("#,##0"))
-                    .setSpeedUnit(ChronoUnit.SECONDS)
-                    .setUpdateIntervalMillis(500)
-                    .build();
+            bar = newBar(err, task, totalRows);
         }
     }
 
@@ -87,6 +78,20 @@ final class RowProgress implements DictionaryListener, AutoCloseable {
     public void onInfo(String message) {
         closeBar();
         err.println(message);
+    }
+
+    /** The live bar both progress displays use: rows done of {@code totalRows}, rows/s, elapsed and ETA. */
+    static ProgressBar newBar(PrintStream err, String task, long totalRows) {
+        return new ProgressBarBuilder()
+                .setTaskName(task)
+                .setInitialMax(totalRows)
+                .setUnit(" rows", 1)
+                .setStyle(ProgressBarStyle.ASCII)
+                .setConsumer(new ConsoleProgressBarConsumer(err))
+                .showSpeed(new DecimalFormat("#,##0"))
+                .setSpeedUnit(ChronoUnit.SECONDS)
+                .setUpdateIntervalMillis(500)
+                .build();
     }
 
     @Override

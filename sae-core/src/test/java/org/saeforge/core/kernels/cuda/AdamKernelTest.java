@@ -1,9 +1,6 @@
 package org.saeforge.core.kernels.cuda;
 
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 import org.saeforge.core.kernels.AdamStep;
 import org.saeforge.core.kernels.cpu.ReferenceKernels;
 import org.saeforge.core.tensor.FloatMatrix;
@@ -13,26 +10,7 @@ import org.saeforge.core.tensor.FloatMatrix;
  * renormalisation, and the fused decoder step against those three in sequence. fp32, tolerance
  * {@value CudaTestSupport#TOL_FP32}.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class AdamKernelTest {
-    private CudaKernels kernels;
-    private final ReferenceKernels ref = new ReferenceKernels();
-
-    /** Opened once per class; every test is skipped (not the class) where there is no GPU. */
-    @BeforeEach
-    void open() {
-        if (kernels == null) {
-            kernels = CudaTestSupport.openOrSkip(GemmPrecision.FP32);
-        }
-    }
-
-    @AfterAll
-    void close() {
-        if (kernels != null) {
-            kernels.close();
-        }
-    }
-
+class AdamKernelTest extends Fp32CudaTest {
     @Test
     void adamMatchesTheReference() {
         long seed = 1;

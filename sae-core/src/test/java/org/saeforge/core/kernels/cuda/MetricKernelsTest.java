@@ -3,33 +3,12 @@ package org.saeforge.core.kernels.cuda;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 import org.saeforge.core.tensor.FloatMatrix;
 import org.saeforge.core.tensor.SparseCodes;
 
 /** metrics.cu against float64 loops: squared error and its gradient, total variance, L0 and firing counts. */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class MetricKernelsTest {
-    private CudaKernels kernels;
-
-    /** Opened once per class; every test is skipped (not the class) where there is no GPU. */
-    @BeforeEach
-    void open() {
-        if (kernels == null) {
-            kernels = CudaTestSupport.openOrSkip(GemmPrecision.FP32);
-        }
-    }
-
-    @AfterAll
-    void close() {
-        if (kernels != null) {
-            kernels.close();
-        }
-    }
-
+class MetricKernelsTest extends Fp32CudaTest {
     @Test
     void squaredErrorAndGradient() {
         for (int[] s : new int[][] {{1, 1}, {37, 45}, {513, 1024}}) {

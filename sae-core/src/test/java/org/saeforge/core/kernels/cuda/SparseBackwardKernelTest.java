@@ -3,10 +3,7 @@ package org.saeforge.core.kernels.cuda;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
 import java.util.Arrays;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 import org.saeforge.core.kernels.cpu.ReferenceKernels;
 import org.saeforge.core.tensor.FloatMatrix;
 import org.saeforge.core.tensor.SparseCodes;
@@ -15,26 +12,7 @@ import org.saeforge.core.tensor.SparseCodes;
  * backward.cu against {@link ReferenceKernels#gatherDots} and {@link ReferenceKernels#scatterOuter}: fp32, tolerance
  * {@value CudaTestSupport#TOL_FP32}; scatterOuter must also be bitwise reproducible.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class SparseBackwardKernelTest {
-    private CudaKernels kernels;
-    private final ReferenceKernels ref = new ReferenceKernels();
-
-    /** Opened once per class; every test is skipped (not the class) where there is no GPU. */
-    @BeforeEach
-    void open() {
-        if (kernels == null) {
-            kernels = CudaTestSupport.openOrSkip(GemmPrecision.FP32);
-        }
-    }
-
-    @AfterAll
-    void close() {
-        if (kernels != null) {
-            kernels.close();
-        }
-    }
-
+class SparseBackwardKernelTest extends Fp32CudaTest {
     private static SparseCodes[] codeSets() {
         SparseCodes dense = CudaTestSupport.randomFixedCodes(300, 40, 8, 3);
         for (int r = 0; r < dense.rows(); r++) {

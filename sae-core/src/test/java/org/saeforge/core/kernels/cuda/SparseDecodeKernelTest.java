@@ -3,35 +3,13 @@ package org.saeforge.core.kernels.cuda;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 import org.saeforge.core.kernels.cpu.ReferenceKernels;
 import org.saeforge.core.tensor.FloatMatrix;
 import org.saeforge.core.tensor.SparseCodes;
 
 /** decode.cu against {@link ReferenceKernels#decode}: fp32, tolerance {@value CudaTestSupport#TOL_FP32}. */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class SparseDecodeKernelTest {
-    private CudaKernels kernels;
-    private final ReferenceKernels ref = new ReferenceKernels();
-
-    /** Opened once per class; every test is skipped (not the class) where there is no GPU. */
-    @BeforeEach
-    void open() {
-        if (kernels == null) {
-            kernels = CudaTestSupport.openOrSkip(GemmPrecision.FP32);
-        }
-    }
-
-    @AfterAll
-    void close() {
-        if (kernels != null) {
-            kernels.close();
-        }
-    }
-
+class SparseDecodeKernelTest extends Fp32CudaTest {
     private void check(SparseCodes codes, int d, boolean withBias, long seed, String what) {
         FloatMatrix w = CudaTestSupport.randomMatrix(codes.numLatents(), d, seed, 1f);
         float[] bias = withBias ? CudaTestSupport.random(d, seed + 1, 0.5f) : null;
