@@ -69,7 +69,7 @@ tests_rc=$?
 grep -E '✘|tests (successful|failed|aborted|found)' "$out/tests.log" | head -40
 
 echo "== per-kernel benchmark"
-timeout 200 "${jvm[@]}" -cp "$cp" org.saeforge.benchmarks.GpuKernelBench --torch "$out/torch-baseline.json" \
+timeout 200 "${jvm[@]}" -cp "$cp" org.saeforge.bench.GpuKernelBench --torch "$out/torch-baseline.json" \
   --out "$out/gpu-kernels-$day.json" > "$out/bench.log" 2>&1
 bench_rc=$?
 [ $bench_rc -eq 0 ] || status=1

@@ -1,4 +1,4 @@
-package org.saeforge.benchmarks;
+package org.saeforge.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
