@@ -1,6 +1,7 @@
 package org.saeforge.train;
 
 import java.util.SplittableRandom;
+import org.saeforge.core.model.Architecture;
 import org.saeforge.core.model.SaeConfig;
 import org.saeforge.core.model.SparseAutoencoder;
 import org.saeforge.core.tensor.FloatMatrix;
@@ -20,6 +21,16 @@ public final class Initializer {
     }
 
     public static SparseAutoencoder init(SaeConfig config, FloatMatrix sample, long seed) {
+        return init(config, sample, seed, 0.001);
+    }
+
+    /**
+     * Initial weights for any architecture. TopK, BatchTopK, Matryoshka and JumpReLU use the scheme above (JumpReLU
+     * thresholds start at {@code initThreshold}, BatchTopK thresholds at 0 until estimated). ReLU follows the April
+     * 2024 recipe of Anthropic (as the PyTorch peer): decoder rows random directions of norm 0.1, {@code wEncT = wDec},
+     * {@code bEnc = 0}; its unconstrained decoder then learns its own norms. bDec is the geometric median for all.
+     */
+    public static SparseAutoencoder init(SaeConfig config, FloatMatrix sample, long seed, double initThreshold) {
         SparseAutoencoder sae = SparseAutoencoder.zeros(config);
         int n = config.numLatents();
         int d = config.dIn();
@@ -39,11 +50,31 @@ public final class Initializer {
                 dec[j * d + i] = enc[j * d + i] * inv;
             }
         }
+        if (config.architecture() == Architecture.RELU) {
+            for (int j = 0; j < n; j++) {
+                float s = 0.1f / (float) Math.sqrt(sumSquares(dec, j * d, d));
+                for (int i = 0; i < d; i++) {
+                    dec[j * d + i] *= s;
+                    enc[j * d + i] = dec[j * d + i];
+                }
+            }
+        }
+        if (config.architecture() == Architecture.JUMPRELU) {
+            java.util.Arrays.fill(sae.threshold(), (float) initThreshold);
+        }
         if (sample != null && sample.rows() > 0) {
             float[] median = geometricMedian(sample, 100, 1e-5);
             System.arraycopy(median, 0, sae.bDec(), 0, d);
         }
         return sae;
+    }
+
+    private static double sumSquares(float[] a, int off, int len) {
+        double s = 0;
+        for (int i = 0; i < len; i++) {
+            s += (double) a[off + i] * a[off + i];
+        }
+        return Math.max(s, 1e-30);
     }
 
     /**
