@@ -262,9 +262,8 @@ public final class Trainer {
             throw new SaeException(file + ": the checkpoint holds " + cp.members().size() + " SAEs, the configuration " + configs.size());
         }
         for (int i = 0; i < configs.size(); i++) {
-            JsonNode saved = cp.members().get(i).path("config");
-            ObjectNode now = configs.get(i).toJson();
-            if (!saved.equals(now) || !cp.members().get(i).path("name").asText().equals(names.get(i))) {
+            TrainConfig saved = TrainConfig.fromJson(cp.members().get(i).path("config"));
+            if (!saved.equals(configs.get(i)) || !cp.members().get(i).path("name").asText().equals(names.get(i))) {
                 throw new SaeException(file + ": the configuration of " + (names.get(i).isEmpty() ? "the SAE" : names.get(i))
                         + " differs from the one the run was started with; resume with the run's own config.json");
             }
