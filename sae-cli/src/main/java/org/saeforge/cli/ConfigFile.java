@@ -40,7 +40,9 @@ final class ConfigFile {
         CommandLine.ParseResult given = spec.commandLine().getParseResult();
         List<String> rest = new ArrayList<>();
         List<String> original = given.originalArgs();
-        for (int i = 0; i < original.size(); i++) {
+        // the original arguments start with the command's own name (sae train ...)
+        int first = Math.max(0, original.indexOf(spec.name()) + 1);
+        for (int i = first; i < original.size(); i++) {
             String a = original.get(i);
             if (a.equals("--config")) {
                 i++;
@@ -48,7 +50,7 @@ final class ConfigFile {
                 rest.add(a);
             }
         }
-        return parse(file, fresh, opt -> given.hasMatchedOption(opt), rest);
+        return parse(file, fresh, opt -> given.hasMatchedOption(opt.longestName()), rest);
     }
 
     /**

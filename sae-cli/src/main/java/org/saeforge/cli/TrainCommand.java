@@ -66,7 +66,8 @@ final class TrainCommand implements Callable<Integer> {
             description = "topk (default), batchtopk, jumprelu, relu or matryoshka; a comma list sweeps them.")
     List<String> architectures;
 
-    @Option(names = "--num-latents", required = true, paramLabel = "N", split = ",", description = "Dictionary size; a comma list sweeps.")
+    // --num-latents, --tokens and --out may come from --config: checked in call(), not at parse time.
+    @Option(names = "--num-latents", paramLabel = "N", split = ",", description = "Dictionary size; a comma list sweeps.")
     List<String> numLatents;
 
     @Option(names = "--k", paramLabel = "K", split = ",",
@@ -76,11 +77,11 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--batch-size", paramLabel = "B", defaultValue = "4096", description = "Rows per step (default ${DEFAULT-VALUE}).")
     int batchSize;
 
-    @Option(names = "--tokens", required = true, paramLabel = "T", converter = Counts.class,
+    @Option(names = "--tokens", paramLabel = "T", converter = Counts.class,
             description = "Training rows in total, e.g. 3M; steps = T / batch size.")
-    long tokens;
+    Long tokens;
 
-    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Run directory to write.")
+    @Option(names = "--out", paramLabel = "DIR", description = "Run directory to write.")
     Path out;
 
     @Option(names = "--seed", defaultValue = "0", description = "Seed for initialisation, split and data order (default ${DEFAULT-VALUE}).")
@@ -140,8 +141,12 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--bandwidth", paramLabel = "E", defaultValue = "0.05", description = "jumprelu: straight-through kernel bandwidth (default ${DEFAULT-VALUE}).")
     double bandwidth;
 
-    @Option(names = "--init-threshold", paramLabel = "T", defaultValue = "0.001", description = "jumprelu: initial threshold (default ${DEFAULT-VALUE}).")
+    @Option(names = "--init-threshold", paramLabel = "T", defaultValue = "0.01", description = "jumprelu: initial threshold (default ${DEFAULT-VALUE}).")
     double initThreshold;
+
+    @Option(names = "--threshold-lr", paramLabel = "X", defaultValue = "10",
+            description = "jumprelu: learning rate of the log-thresholds as a multiple of --lr (default ${DEFAULT-VALUE}).")
+    double thresholdLr;
 
     @Option(names = "--prefixes", paramLabel = "SIZES", split = ",",
             description = "matryoshka: nested prefix sizes below num-latents, ascending (default num-latents/16,/8,/4,/2).")
@@ -189,7 +194,20 @@ final class TrainCommand implements Callable<Integer> {
         if (configFile != null) {
             TrainCommand merged = ConfigFile.apply(configFile, spec, new TrainCommand(io));
             merged.resume = resume;
+            if (merged.numLatents != null) {
+                try {
+                    merged.buildConfigs();
+                } catch (SaeException e) {
+                    throw new SaeException(configFile + " with the command line: " + e.getMessage());
+                }
+            }
             return merged.call();
+        }
+        for (String[] req : new String[][] {{"--num-latents", numLatents == null ? null : "ok"}, {"--tokens", tokens == null ? null : "ok"},
+                {"--out", out == null ? null : "ok"}}) {
+            if (req[1] == null) {
+                throw new SaeException("missing required option '" + req[0] + "' (on the command line or in --config)");
+            }
         }
         List<TrainConfig> configs = buildConfigs();
         FloatMatrix truthMatrix = truth == null ? null : ActivationSources.readMatrix(truth);
@@ -244,6 +262,7 @@ final class TrainCommand implements Callable<Integer> {
                 .sparsityWarmup(sparsityWarmup)
                 .bandwidth(bandwidth)
                 .initThreshold(initThreshold)
+                .thresholdLr(thresholdLr)
                 .badRows(BadRowPolicy.fromCliName(onBadRows))
                 .device(deviceOptions.device())
                 .threads(deviceOptions.threads())

@@ -37,8 +37,11 @@ public final class AdamOptimizer {
         this.constrainDecoder = constrainDecoder;
     }
 
-    /** Applies one step with learning rate lr; {@code logThreshold} is updated when this optimiser has that slot. */
-    public void step(Kernels kernels, SparseAutoencoder sae, Gradients g, float[] logThreshold, double lr) {
+    /**
+     * Applies one step with learning rate lr; {@code logThreshold} (when this optimiser has that slot) with learning
+     * rate {@code lr × thresholdLrScale}.
+     */
+    public void step(Kernels kernels, SparseAutoencoder sae, Gradients g, float[] logThreshold, double lr, double thresholdLrScale) {
         step++;
         if (constrainDecoder) {
             kernels.removeParallelComponent(sae.wDec(), g.wDec());
@@ -49,7 +52,7 @@ public final class AdamOptimizer {
         kernels.adam(sae.wDec().data(), g.wDec().data(), m[2], v[2], sae.wDec().size(), hp);
         kernels.adam(sae.bDec(), g.bDec(), m[3], v[3], sae.bDec().length, hp);
         if (m.length > 4) {
-            kernels.adam(logThreshold, g.logThreshold(), m[4], v[4], logThreshold.length, hp);
+            kernels.adam(logThreshold, g.logThreshold(), m[4], v[4], logThreshold.length, AdamStep.of((float) (lr * thresholdLrScale), step));
         }
         if (constrainDecoder) {
             kernels.normalizeRows(sae.wDec());
@@ -58,7 +61,7 @@ public final class AdamOptimizer {
 
     /** Applies one step to the four SAE parameters with learning rate lr. */
     public void step(Kernels kernels, SparseAutoencoder sae, Gradients g, double lr) {
-        step(kernels, sae, g, null, lr);
+        step(kernels, sae, g, null, lr, 1);
     }
 
     /** Steps taken so far. */

@@ -80,7 +80,7 @@ final class Member {
                     + stats.loss() + ", FVU " + stats.fvu() + "); lower --lr or check the data");
         }
         double lr = schedule.lrAt(step);
-        adam.step(kernels, sae, grads, logThreshold, lr);
+        adam.step(kernels, sae, grads, logThreshold, lr, config.thresholdLr());
         if (logThreshold != null) {
             float[] th = sae.threshold();
             for (int j = 0; j < th.length; j++) {

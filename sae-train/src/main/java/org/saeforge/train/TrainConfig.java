@@ -41,7 +41,9 @@ import org.saeforge.core.model.Architecture;
  *                       required without one
  * @param sparsityWarmup fraction of the run over which the L1/L0 coefficient rises linearly from 0 (default 0.05)
  * @param bandwidth      JumpReLU straight-through rectangle-kernel bandwidth (default 0.05)
- * @param initThreshold  JumpReLU initial threshold (default 0.001)
+ * @param initThreshold  JumpReLU initial threshold (default 0.01)
+ * @param thresholdLr    JumpReLU: learning rate of the log-thresholds as a multiple of lr (default 10): Adam moves a
+ *                       log-threshold by about lr per step, too slow to reach useful thresholds from 0.01 in a short run
  * @param prefixes       Matryoshka nested prefix sizes, ascending, below numLatents (the whole dictionary is always
  *                       the last prefix); empty (default) means numLatents/16, /8, /4, /2
  * @param evalRows       held-out rows; -1 means 1% of the data, at most 50,000
@@ -60,7 +62,7 @@ import org.saeforge.core.model.Architecture;
 public record TrainConfig(Architecture architecture, int numLatents, int k, int batchSize, long tokens, long seed, double lr,
                           int warmupSteps, LrSchedule.Shape lrSchedule, double lrDecayStart, double lrFinal, int kStart,
                           double kAnneal, long deadAfter, double auxKCoef, int kAux, double l1Coef, double l0Coef,
-                          double sparsityWarmup, double bandwidth, double initThreshold, List<Integer> prefixes, long evalRows,
+                          double sparsityWarmup, double bandwidth, double initThreshold, double thresholdLr, List<Integer> prefixes, long evalRows,
                           long bufferBytes, BadRowPolicy badRows, Device device, int threads, int logEvery, double maxNormRatio,
                           boolean normalizeActivations, long checkpointEvery, int keepCheckpoints) {
 
@@ -141,6 +143,9 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         }
         if (!(initThreshold > 0 && Double.isFinite(initThreshold))) {
             throw new SaeException("--init-threshold must be positive, got " + initThreshold);
+        }
+        if (!(thresholdLr > 0 && Double.isFinite(thresholdLr))) {
+            throw new SaeException("--threshold-lr must be positive, got " + thresholdLr);
         }
         int prev = 0;
         for (int p : prefixes) {
@@ -326,6 +331,7 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         o.put("sparsity_warmup", sparsityWarmup);
         o.put("bandwidth", bandwidth);
         o.put("init_threshold", initThreshold);
+        o.put("threshold_lr", thresholdLr);
         ArrayNode pre = o.putArray("prefixes");
         prefixes.forEach(pre::add);
         o.put("eval_rows", evalRows);
@@ -382,6 +388,7 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         b.sparsityWarmup(o.path("sparsity_warmup").asDouble());
         b.bandwidth(o.path("bandwidth").asDouble());
         b.initThreshold(o.path("init_threshold").asDouble());
+        b.thresholdLr(o.path("threshold_lr").asDouble());
         List<Integer> pre = new ArrayList<>();
         o.path("prefixes").forEach(n -> pre.add(n.asInt()));
         b.prefixes(pre);
@@ -484,7 +491,8 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         private double l0Coef = Double.NaN;
         private double sparsityWarmup = 0.05;
         private double bandwidth = 0.05;
-        private double initThreshold = 0.001;
+        private double initThreshold = 0.01;
+        private double thresholdLr = 10;
         private List<Integer> prefixes = List.of();
         private long evalRows = -1;
         private long bufferBytes = -1;
@@ -522,6 +530,7 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
             sparsityWarmup = c.sparsityWarmup;
             bandwidth = c.bandwidth;
             initThreshold = c.initThreshold;
+            thresholdLr = c.thresholdLr;
             prefixes = c.prefixes;
             evalRows = c.evalRows;
             bufferBytes = c.bufferBytes;
@@ -538,7 +547,7 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         public TrainConfig build() {
             return new TrainConfig(architecture, numLatents, k, batchSize, tokens, seed, lr, warmupSteps, lrSchedule, lrDecayStart,
                     lrFinal, kStart, kAnneal, deadAfter, auxKCoef, kAux, l1Coef, l0Coef, sparsityWarmup, bandwidth, initThreshold,
-                    prefixes, evalRows, bufferBytes, badRows, device, threads, logEvery, maxNormRatio, normalizeActivations,
+                    thresholdLr, prefixes, evalRows, bufferBytes, badRows, device, threads, logEvery, maxNormRatio, normalizeActivations,
                     checkpointEvery, keepCheckpoints);
         }
 
@@ -644,6 +653,11 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
 
         public Builder initThreshold(double v) {
             initThreshold = v;
+            return this;
+        }
+
+        public Builder thresholdLr(double v) {
+            thresholdLr = v;
             return this;
         }
 
