@@ -1,6 +1,7 @@
 package org.saeforge.train;
 
 import java.util.SplittableRandom;
+import org.saeforge.core.kernels.Kernels;
 import org.saeforge.core.model.Architecture;
 import org.saeforge.core.model.SaeConfig;
 import org.saeforge.core.model.SparseAutoencoder;
@@ -67,6 +68,44 @@ public final class Initializer {
             System.arraycopy(median, 0, sae.bDec(), 0, d);
         }
         return sae;
+    }
+
+    /**
+     * Sets bEnc so that each latent starts firing (pre-activation above its threshold) on about {@code rate} of the
+     * sample's rows. JumpReLU uses it with rate k / numLatents: with thresholds of 0.001–0.01 and bEnc = 0, half of the
+     * latents fire on every row at first, and measured on synthetic data (dIn 256, 4096 latents, 3M rows) that dense
+     * start left a dictionary that recovered almost none of the true features; starting at the target L0 it trains like
+     * the k-sparse architectures. Pre-activations come from the kernels' dense product on up to 1024 rows.
+     */
+    public static void biasForFiringRate(Kernels kernels, SparseAutoencoder sae, FloatMatrix sample, double rate) {
+        int m = Math.min(sample.rows(), 1024);
+        int d = sae.dIn();
+        int n = sae.numLatents();
+        FloatMatrix xc = new FloatMatrix(m, d);
+        boolean sub = sae.config().applyBDecToInput();
+        for (int r = 0; r < m; r++) {
+            for (int i = 0; i < d; i++) {
+                xc.set(r, i, sample.get(r, i) - (sub ? sae.bDec()[i] : 0f));
+            }
+        }
+        int keep = (int) Math.max(1, Math.min(m, Math.round(rate * m)));
+        int chunk = Math.max(1, Math.min(n, (1 << 22) / m));
+        float[] col = new float[m];
+        float[] th = sae.threshold();
+        for (int j0 = 0; j0 < n; j0 += chunk) {
+            int nc = Math.min(chunk, n - j0);
+            FloatMatrix w = FloatMatrix.wrap(nc, d, java.util.Arrays.copyOfRange(sae.wEncT().data(), j0 * d, (j0 + nc) * d));
+            FloatMatrix pre = new FloatMatrix(m, nc);
+            kernels.matmulNT(xc, w, pre);
+            for (int c = 0; c < nc; c++) {
+                for (int r = 0; r < m; r++) {
+                    col[r] = pre.get(r, c);
+                }
+                java.util.Arrays.sort(col);
+                float q = col[m - keep];
+                sae.bEnc()[j0 + c] = (th == null ? 0f : th[j0 + c]) - q;
+            }
+        }
     }
 
     private static double sumSquares(float[] a, int off, int len) {

@@ -11,8 +11,9 @@ import org.saeforge.core.tensor.SparseCodes;
 
 /**
  * JumpReLU (Rajamanoharan et al. 2024): {@code z = pre · H(pre − θ)} with a learned per-latent threshold
- * θ = exp(t), t the trained log-threshold. Loss = Σ‖x̂ − x‖² / batch + λ · P(L0), with L0 = Σ H(pre − θ) / batch and
- * P(L0) = (L0/k − 1)² for a target k (dictionary_learning's form) or L0 itself (SAELens' form).
+ * θ = exp(t), t the trained log-threshold. Loss = FVU + λ · P(L0), with FVU = Σ‖x̂ − x‖² / Σ‖x − mean‖² as for the
+ * k-sparse architectures (so λ has no units), L0 = Σ H(pre − θ) / batch, and P(L0) = (L0/k − 1)² for a target k
+ * (dictionary_learning's form) or L0 itself (SAELens' form).
  *
  * <p>H has no useful derivative; the straight-through estimator with a rectangle kernel of width ε gives, for entries
  * with |pre − θ| < ε/2: {@code ∂z/∂θ = −θ/ε} and {@code ∂H/∂θ = −1/ε}; pre receives gradient where z is active. So the
@@ -96,7 +97,7 @@ public final class JumpReluObjective implements Objective {
             }
         }
         double totalVar = Losses.totalVariance(x.data(), b, dIn);
-        double sse = kernels.decodeLossGradient(band, sae.wDec(), sae.bDec(), x, 2f / b, xHat, grad, dValues);
+        double sse = kernels.decodeLossGradient(band, sae.wDec(), sae.bDec(), x, (float) (2.0 / totalVar), xHat, grad, dValues);
         g.zero();
         kernels.scatterOuter(band, val, grad, null, g.wDec, null);
         Losses.addColumnSums(grad.data(), b, dIn, g.bDec);
@@ -128,8 +129,8 @@ public final class JumpReluObjective implements Objective {
         }
         kernels.scatterOuter(band, dPre, x, Losses.encoderShift(sae), g.wEncT, g.bEnc);
         Losses.subtractEncoderInputGrad(kernels, sae, g, scratch);
-        double recon = sse / b;
-        return new StepStats(sse / totalVar, 0, l0, in.numDead(), penalty, recon + penalty, null);
+        double fvu = sse / totalVar;
+        return new StepStats(fvu, 0, l0, in.numDead(), penalty, fvu + penalty, null);
     }
 
     /** The SAE's weights with bEnc shifted up by ε/2, encoded as JumpReLU against the SAE's own thresholds. */

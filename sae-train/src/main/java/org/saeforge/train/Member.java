@@ -60,8 +60,11 @@ final class Member {
     }
 
     /** Fresh weights from the first batch. */
-    void init(FloatMatrix firstBatch, Map<String, Object> metadata) {
+    void init(Kernels kernels, FloatMatrix firstBatch, Map<String, Object> metadata) {
         sae = Initializer.init(saeConfig(config, dIn, metadata), firstBatch, config.seed(), config.initThreshold());
+        if (config.architecture() == Architecture.JUMPRELU && config.k() > 0) {
+            Initializer.biasForFiringRate(kernels, sae, firstBatch, (double) config.k() / config.numLatents());
+        }
         if (logThreshold != null) {
             float[] th = sae.threshold();
             for (int j = 0; j < th.length; j++) {

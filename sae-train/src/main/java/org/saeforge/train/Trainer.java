@@ -295,7 +295,7 @@ public final class Trainer {
             if (resume == null) {
                 stream.next(batch);
                 for (Member m : members) {
-                    m.init(batch, meta);
+                    m.init(kernels, batch, meta);
                 }
             } else {
                 for (int i = 0; i < members.size(); i++) {

@@ -293,10 +293,11 @@ class ArchitectureGradientTest {
             }
         }
         assertTrue(inBand >= 5, "enough entries near the thresholds to test: " + inBand);
+        double tv = totalVariance(x);
         Loss rec = s -> {
             double total = 0;
             for (int r = 0; r < B; r++) {
-                total += sq(decode(s, pre(s, x, r), active[r]), x, r) / B;
+                total += sq(decode(s, pre(s, x, r), active[r]), x, r) / tv;
             }
             return total;
         };
@@ -319,9 +320,9 @@ class ArchitectureGradientTest {
                 double h = 1e-4;
                 double zj = z[j];
                 z[j] = zj + h;
-                double up = sq(decode(probe, z, withJ), x, r) / B;
+                double up = sq(decode(probe, z, withJ), x, r) / tv;
                 z[j] = zj - h;
-                double down = sq(decode(probe, z, withJ), x, r) / B;
+                double down = sq(decode(probe, z, withJ), x, r) / tv;
                 double dz = (up - down) / (2 * h);
                 expected[j] += -(theta[j] / bandwidth) * dz - dPenalty / (bandwidth * B);
             }
