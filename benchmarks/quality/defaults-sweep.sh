@@ -6,7 +6,9 @@
 #
 # Settings (environment): D=256 NTRUE=2048 AVG=12 ROWS=200000 TEST_ROWS=10000 LATENTS=4096 K=16 BATCH=4096
 # BUDGETS="1000000 3000000" LRS_1000000="..." (grid per budget) THREADS=2 SEED=0 WORK=/tmp/saeforge-defaults
-# ONLY=defaults re-runs just the default runs (keeps the other results in WORK).
+# ONLY=defaults re-runs just the default runs, ONLY=extra just the EXTRA runs, ONLY=report only writes the JSON (all
+# keep the other results in WORK).
+# EXTRA_<budget>="label:args;label:args" adds runs with other settings, e.g. EXTRA_1000000="dead10k:--dead-after 10k".
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 peers="$root/../shared/peers"
@@ -52,13 +54,22 @@ for T in $BUDGETS; do
   var="LRS_$T"
   default_grid="1e-3 2e-3 4e-3 8e-3 1.6e-2"
   grid=${!var:-$default_grid}
-  if [ "$ONLY" != defaults ]; then
+  [ "$ONLY" = report ] && continue
+  extra_var="EXTRA_$T"
+  IFS=';' read -ra extras <<< "${!extra_var:-}"
+  for e in "${extras[@]}"; do
+    # shellcheck disable=SC2086
+    run "t$T-${e%%:*}" --tokens "$T" ${e#*:}
+  done
+  if [ -z "$ONLY" ]; then
     for lr in $grid; do
       run "t$T-lr$lr" --tokens "$T" --lr "$lr"
     done
     run "t$T-sparsify" --tokens "$T" --lr "$sparsify_lr" --dead-after 10M
   fi
-  run "t$T-defaults" --tokens "$T"
+  if [ -z "$ONLY" ] || [ "$ONLY" = defaults ]; then
+    run "t$T-defaults" --tokens "$T"
+  fi
 done
 
 out="$root/benchmarks/results/defaults-sweep-$(date +%F).json"

@@ -206,19 +206,21 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
 
     /** The learning rate to use: the given one or {@link #autoLr}. */
     public double effectiveLr() {
-        return Double.isNaN(lr) ? autoLr(numLatents, steps()) : lr;
+        return Double.isNaN(lr) ? autoLr(architecture, numLatents, steps()) : lr;
     }
 
     /**
      * The default learning rate: sparsify's {@code 2e-4 / sqrt(numLatents / 2^14)}, raised for short runs by
-     * {@code sqrt(20000 / steps)} (at most 16x): measured on synthetic data (benchmarks/results/defaults-sweep-*.json),
-     * the best learning rate of a sweep falls roughly as 1/sqrt(steps), and sparsify's value is tuned for runs of tens
-     * of thousands of steps.
+     * {@code sqrt(20000 / steps)} (at most 16x, never below sparsify's), doubled for JumpReLU. Measured on synthetic data
+     * (benchmarks/results/defaults-sweep-*.json, architectures-*.json): the best learning rate of a sweep falls roughly
+     * as 1/sqrt(steps) (4e-3 at both 244 and 732 steps of 4096 rows for 4096 latents, where this rule gives 3.6e-3 and
+     * 2.1e-3), sparsify's value suits runs of tens of thousands of steps, and JumpReLU (on normalized rows, with
+     * thresholds to learn) does best at about twice the TopK rate.
      */
-    public static double autoLr(int numLatents, long steps) {
+    public static double autoLr(Architecture architecture, int numLatents, long steps) {
         double base = 2e-4 / Math.sqrt(numLatents / 16384.0);
         double boost = Math.min(16, Math.max(1, Math.sqrt(20_000.0 / Math.max(1, steps))));
-        return base * boost;
+        return base * boost * (architecture == Architecture.JUMPRELU ? 2 : 1);
     }
 
     public int effectiveWarmupSteps() {
