@@ -12,7 +12,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 peers="$root/../shared/peers"
 D=${D:-256}; NTRUE=${NTRUE:-2048}; AVG=${AVG:-12}; ROWS=${ROWS:-200000}; TEST_ROWS=${TEST_ROWS:-10000}
 LATENTS=${LATENTS:-4096}; K=${K:-16}; BATCH=${BATCH:-4096}; TOKENS=${TOKENS:-3000000}; PEER_LR=${PEER_LR:-4e-3}
-RELU_L1=${RELU_L1:-2}; THREADS=${THREADS:-2}; SEED=${SEED:-0}; WORK=${WORK:-/tmp/saeforge-defaults}
+RELU_L1=${RELU_L1:-5}; THREADS=${THREADS:-2}; SEED=${SEED:-0}; WORK=${WORK:-/tmp/saeforge-defaults}
 ARCHS=${ARCHS:-"topk batchtopk matryoshka jumprelu relu"}; PEER=${PEER:-1}
 py=/usr/bin/python3
 mkdir -p "$WORK/arch"
