@@ -95,7 +95,7 @@ final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--lr", paramLabel = "LR", split = ",",
             description = "Adam learning rate; a comma list sweeps (default: 2e-4 / sqrt(num-latents / 16384) x min(16, sqrt(20000 / steps)), "
-                    + "see docs/training.md).")
+                    + "x2 for jumprelu; see docs/training.md).")
     List<String> lr;
 
     @Option(names = "--warmup-steps", paramLabel = "N", description = "Linear warm-up steps (default min(1000, 5%% of steps)).")
