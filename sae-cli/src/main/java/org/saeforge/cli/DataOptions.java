@@ -7,7 +7,8 @@ import picocli.CommandLine.Option;
 
 /** {@code --data} (repeatable), {@code --dataset} and {@code --modality}: which activations a command reads. */
 public final class DataOptions {
-    @Option(names = "--data", required = true, paramLabel = "PATH",
+    // Not required at parse time: sae train may take it from --config; open() insists.
+    @Option(names = "--data", paramLabel = "PATH",
             description = {"Activations: .npy, .npz, .h5/.hdf5, .safetensors, a shard folder (sae convert), a folder of such files, "
                     + "or a glob in quotes ('acts/*.h5'). Repeat to read several as one; all must have the same d_in."})
     List<String> data;
@@ -27,6 +28,9 @@ public final class DataOptions {
 
     /** Opens and checks every input (header, width, dtype, size) and returns them as one source. */
     ActivationSource open() {
+        if (data == null || data.isEmpty()) {
+            throw new org.saeforge.core.SaeException("missing required option '--data=PATH' (activation files)");
+        }
         return ActivationSources.open(spec());
     }
 }

@@ -53,6 +53,38 @@ final class ProgressReporter implements TrainListener {
     }
 
     @Override
+    public void onMembersStep(long step, long tokens, double lr, java.util.List<String> names, java.util.List<StepStats> stats,
+                              double rowsPerSec) {
+        if (names.size() == 1) {
+            onStep(step, tokens, lr, stats.get(0), rowsPerSec);
+            return;
+        }
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < names.size(); i++) {
+            StepStats s = stats.get(i);
+            sb.append(String.format("  [%s fvu %.4f l0 %.1f dead %d]", names.get(i), s.fvu(), s.l0(), s.numDead()));
+        }
+        if (bar != null) {
+            bar.stepTo(tokens);
+            bar.setExtraMessage(String.format(" %d SAEs", names.size()));
+        }
+        long now = System.nanoTime();
+        if (bar == null && (now - lastLine >= LINE_INTERVAL_NANOS || step == totalSteps)) {
+            lastLine = now;
+            double elapsed = (now - start) / 1e9;
+            double eta = step > 0 ? elapsed / step * (totalSteps - step) : 0;
+            err.printf("step %d/%d  %,.0f rows/s  eta %s%s%n", step, totalSteps, rowsPerSec, duration(eta), sb);
+        }
+    }
+
+    @Override
+    public void onCheckpoint(long step, java.nio.file.Path dir) {
+        if (bar == null) {
+            err.println("checkpoint " + dir);
+        }
+    }
+
+    @Override
     public void onTrainingDone(long steps, double seconds) {
         if (bar != null) {
             bar.close();

@@ -1,50 +1,87 @@
 package org.saeforge.cli;
 
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.Callable;
+import org.saeforge.core.SaeException;
 import org.saeforge.core.data.ActivationSource;
 import org.saeforge.core.data.ActivationSources;
 import org.saeforge.core.data.BadRowPolicy;
 import org.saeforge.core.io.Json;
+import org.saeforge.core.model.Architecture;
 import org.saeforge.core.tensor.FloatMatrix;
+import org.saeforge.train.LrSchedule;
 import org.saeforge.train.TrainConfig;
 import org.saeforge.train.TrainResult;
 import org.saeforge.train.Trainer;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
-/** {@code sae train}: trains a TopK SAE and exports it; the final metrics are the last line of stdout. */
+/**
+ * {@code sae train}: trains one SAE, or a sweep of several in one pass over the data, and exports them; the final
+ * metrics are the last line of stdout. Every option can also come from {@code --config FILE} (flags override it); the
+ * resolved settings are saved as {@code DIR/config.json}, which {@code sae resume} reads.
+ */
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Train a TopK sparse autoencoder on cached activations.",
+        description = {"Train sparse autoencoders (topk, batchtopk, jumprelu, relu, matryoshka) on cached activations.",
+                "Comma lists in --architecture, --num-latents, --k, --lr, --l1-coef and --l0-coef train every combination in one pass "
+                        + "over the data (a sweep), each SAE in its own subdirectory.",
                 "Progress goes to stderr; the held-out metrics are printed as one JSON object on the last line of stdout.",
-                "Writes DIR/metrics.jsonl, DIR/run.json and the SAELens export DIR/saelens/."})
+                "Writes DIR/config.json, DIR/metrics.jsonl, DIR/run.json, DIR/saelens/ and DIR/checkpoints/step-N/."})
 final class TrainCommand implements Callable<Integer> {
+    /** The resolved settings written into the run directory. */
+    static final String CONFIG_FILE = "config.json";
+
     private final Io io;
 
     TrainCommand(Io io) {
         this.io = io;
     }
 
+    @Spec
+    CommandLine.Model.CommandSpec spec;
+
+    /** Set by {@code sae resume}: continue from the newest checkpoint instead of starting. */
+    boolean resume;
+
+    @Option(names = "--config", paramLabel = "FILE",
+            description = "JSON file of settings named as the options without '--' (e.g. {\"num-latents\": [8192, 16384], \"k\": 32}); "
+                    + "options given on the command line override it; relative paths are resolved against the file's folder.")
+    Path configFile;
+
     @Mixin
     DataOptions dataOptions;
 
-    @Option(names = "--num-latents", required = true, paramLabel = "N", description = "Dictionary size.")
-    int numLatents;
+    @Option(names = "--architecture", paramLabel = "ARCH", split = ",", defaultValue = "topk",
+            description = "topk (default), batchtopk, jumprelu, relu or matryoshka; a comma list sweeps them.")
+    List<String> architectures;
 
-    @Option(names = "--k", required = true, paramLabel = "K", description = "Active latents per row.")
-    int k;
+    // --num-latents, --tokens and --out may come from --config: checked in call(), not at parse time.
+    @Option(names = "--num-latents", paramLabel = "N", split = ",", description = "Dictionary size; a comma list sweeps.")
+    List<String> numLatents;
+
+    @Option(names = "--k", paramLabel = "K", split = ",",
+            description = "Active latents per row (topk; mean per row for batchtopk/matryoshka; target L0 for jumprelu; not for relu).")
+    List<String> k;
 
     @Option(names = "--batch-size", paramLabel = "B", defaultValue = "4096", description = "Rows per step (default ${DEFAULT-VALUE}).")
     int batchSize;
 
-    @Option(names = "--tokens", required = true, paramLabel = "T", converter = Counts.class,
+    @Option(names = "--tokens", paramLabel = "T", converter = Counts.class,
             description = "Training rows in total, e.g. 3M; steps = T / batch size.")
-    long tokens;
+    Long tokens;
 
-    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Run directory to write.")
+    @Option(names = "--out", paramLabel = "DIR", description = "Run directory to write.")
     Path out;
 
     @Option(names = "--seed", defaultValue = "0", description = "Seed for initialisation, split and data order (default ${DEFAULT-VALUE}).")
@@ -56,21 +93,64 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--truth", paramLabel = "FILE", description = "Ground-truth dictionary .npy [features, d_in] (from sae synth) to measure recovery.")
     Path truth;
 
-    @Option(names = "--lr", paramLabel = "LR", description = "Adam learning rate (default 2e-4 / sqrt(num-latents / 16384)).")
-    Double lr;
+    @Option(names = "--lr", paramLabel = "LR", split = ",",
+            description = "Adam learning rate; a comma list sweeps (default: 2e-4 / sqrt(num-latents / 16384) x min(16, sqrt(20000 / steps)), "
+                    + "x2 for jumprelu; see docs/training.md).")
+    List<String> lr;
 
     @Option(names = "--warmup-steps", paramLabel = "N", description = "Linear warm-up steps (default min(1000, 5%% of steps)).")
     Integer warmupSteps;
 
-    @Option(names = "--dead-after", paramLabel = "ROWS", converter = Counts.class, defaultValue = "10M",
-            description = "A latent not selected for this many rows is dead and trained by AuxK (default ${DEFAULT-VALUE}).")
-    long deadAfter;
+    @Option(names = "--lr-schedule", paramLabel = "constant|linear|cosine", defaultValue = "linear",
+            description = "Learning-rate decay after warm-up (default ${DEFAULT-VALUE}).")
+    String lrSchedule;
+
+    @Option(names = "--lr-decay-start", paramLabel = "F", description = "Fraction of the run where the decay starts (default: right after warm-up).")
+    Double lrDecayStart;
+
+    @Option(names = "--lr-final", paramLabel = "F", defaultValue = "0", description = "Final learning rate as a fraction of the peak (default ${DEFAULT-VALUE}).")
+    double lrFinal;
+
+    @Option(names = "--k-start", paramLabel = "K", description = "Anneal k linearly from this larger value down to --k (topk, batchtopk, matryoshka).")
+    Integer kStart;
+
+    @Option(names = "--k-anneal", paramLabel = "F", defaultValue = "0.1", description = "Fraction of the run over which k anneals (default ${DEFAULT-VALUE}).")
+    double kAnneal;
+
+    @Option(names = "--dead-after", paramLabel = "ROWS", converter = Counts.class,
+            description = "A latent not firing for this many rows is dead and trained by AuxK (default: a tenth of the run, between 20k and 10M).")
+    Long deadAfter;
 
     @Option(names = "--auxk-coef", paramLabel = "C", defaultValue = "0.03125", description = "AuxK loss coefficient; 0 disables it (default 1/32).")
     double auxKCoef;
 
     @Option(names = "--k-aux", paramLabel = "K", description = "Dead latents AuxK selects per row (default d_in / 2).")
     Integer kAux;
+
+    @Option(names = "--l1-coef", paramLabel = "C", split = ",", description = "relu: L1 coefficient (default 5, in units where E||x||^2 = d_in); a comma list sweeps.")
+    List<String> l1Coef;
+
+    @Option(names = "--l0-coef", paramLabel = "C", split = ",",
+            description = "jumprelu: L0 penalty coefficient (default 1 with --k as target L0; without --k the penalty is C x L0); a comma list sweeps.")
+    List<String> l0Coef;
+
+    @Option(names = "--sparsity-warmup", paramLabel = "F", defaultValue = "0.05",
+            description = "Fraction of the run over which the L1/L0 coefficient rises from 0 (default ${DEFAULT-VALUE}).")
+    double sparsityWarmup;
+
+    @Option(names = "--bandwidth", paramLabel = "E", defaultValue = "0.05", description = "jumprelu: straight-through kernel bandwidth (default ${DEFAULT-VALUE}).")
+    double bandwidth;
+
+    @Option(names = "--init-threshold", paramLabel = "T", defaultValue = "0.01", description = "jumprelu: initial threshold (default ${DEFAULT-VALUE}).")
+    double initThreshold;
+
+    @Option(names = "--threshold-lr", paramLabel = "X", defaultValue = "10",
+            description = "jumprelu: learning rate of the log-thresholds as a multiple of --lr (default ${DEFAULT-VALUE}).")
+    double thresholdLr;
+
+    @Option(names = "--prefixes", paramLabel = "SIZES", split = ",",
+            description = "matryoshka: nested prefix sizes below num-latents, ascending (default num-latents/16,/8,/4,/2).")
+    List<Integer> prefixes;
 
     @Option(names = "--eval-rows", paramLabel = "N", converter = Counts.class,
             description = "Held-out rows (default 1%% of the data, at most 50,000).")
@@ -88,13 +168,20 @@ final class TrainCommand implements Callable<Integer> {
                     + "counted and reported. Default: keep all.")
     Double maxNormRatio;
 
-    @Option(names = "--normalize-activations",
+    @Option(names = "--normalize-activations", negatable = true,
             description = "Train on rows scaled so their mean squared norm is d_in (scale estimated from a sample) and fold the scale "
-                    + "into the exported weights (the export still reads raw activations; SAELens normalize_activations stays \"none\").")
-    boolean normalizeActivations;
+                    + "into the exported weights (the export still reads raw activations). Default: on for jumprelu and relu, off otherwise.")
+    Boolean normalizeActivations;
 
     @Option(names = "--log-every", paramLabel = "STEPS", description = "Steps between metrics.jsonl lines (default: about 100 per run).")
     Integer logEvery;
+
+    @Option(names = "--checkpoint-every", paramLabel = "ROWS", converter = Counts.class,
+            description = "Rows between checkpoints in DIR/checkpoints (default: every 10%% of the run; 0: only at the end).")
+    Long checkpointEvery;
+
+    @Option(names = "--keep-checkpoints", paramLabel = "M", defaultValue = "2", description = "Checkpoints kept, newest (default ${DEFAULT-VALUE}).")
+    int keepCheckpoints;
 
     @Option(names = "--model-name", paramLabel = "NAME", description = "Model the activations came from (stored in the export metadata).")
     String modelName;
@@ -104,7 +191,25 @@ final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        TrainConfig config = buildConfig();
+        if (configFile != null) {
+            TrainCommand merged = ConfigFile.apply(configFile, spec, new TrainCommand(io));
+            merged.resume = resume;
+            if (merged.numLatents != null) {
+                try {
+                    merged.buildConfigs();
+                } catch (SaeException e) {
+                    throw new SaeException(configFile + " with the command line: " + e.getMessage());
+                }
+            }
+            return merged.call();
+        }
+        for (String[] req : new String[][] {{"--num-latents", numLatents == null ? null : "ok"}, {"--tokens", tokens == null ? null : "ok"},
+                {"--out", out == null ? null : "ok"}}) {
+            if (req[1] == null) {
+                throw new SaeException("missing required option '" + req[0] + "' (on the command line or in --config)");
+            }
+        }
+        List<TrainConfig> configs = buildConfigs();
         FloatMatrix truthMatrix = truth == null ? null : ActivationSources.readMatrix(truth);
         Map<String, Object> meta = new TreeMap<>();
         if (modelName != null) {
@@ -114,43 +219,145 @@ final class TrainCommand implements Callable<Integer> {
             meta.put("hook_name", hookName);
         }
         try (ActivationSource source = dataOptions.open()) {
-            TrainResult result = new Trainer(config, new ProgressReporter(io.err())).train(source, out, truthMatrix, meta);
-            io.err().println("model exported to " + out.resolve(Trainer.SAELENS_DIR) + "; metrics log " + out.resolve(Trainer.METRICS_FILE));
-            io.out().println(Json.compact(result.toJson()));
+            Trainer trainer = new Trainer(configs, new ProgressReporter(io.err()));
+            if (!resume) {
+                ConfigFile.save(spec, out.resolve(CONFIG_FILE));
+            }
+            List<TrainResult> results = resume ? trainer.resume(source, out, truthMatrix, meta) : trainer.trainAll(source, out, truthMatrix, meta);
+            if (results.size() == 1) {
+                io.err().println("model exported to " + out.resolve(Trainer.SAELENS_DIR) + "; metrics log " + out.resolve(Trainer.METRICS_FILE));
+                io.out().println(Json.compact(results.get(0).toJson()));
+            } else {
+                ObjectNode all = Json.object();
+                ArrayNode saes = all.putArray("saes");
+                for (int i = 0; i < results.size(); i++) {
+                    ObjectNode o = saes.addObject();
+                    o.put("name", trainer.names().get(i));
+                    o.setAll(results.get(i).toJson());
+                }
+                io.err().println(results.size() + " SAEs exported to " + out + "/<name>/saelens; summary " + out.resolve(Trainer.SWEEP_FILE));
+                io.out().println(Json.compact(all));
+            }
         }
         return 0;
     }
 
-    TrainConfig buildConfig() {
-        TrainConfig c = TrainConfig.defaults(numLatents, k)
-                .withBatchSize(batchSize)
-                .withTokens(tokens)
-                .withSeed(seed)
-                .withDeadAfter(deadAfter)
-                .withAuxK(auxKCoef, kAux == null ? -1 : kAux)
-                .withBadRows(BadRowPolicy.fromCliName(onBadRows))
-                .withDevice(deviceOptions.device(), deviceOptions.threads());
-        if (lr != null) {
-            c = c.withLr(lr);
+    /** One configuration per combination of the swept options. */
+    List<TrainConfig> buildConfigs() {
+        List<Architecture> archs = new ArrayList<>();
+        for (String a : architectures) {
+            archs.add(Architecture.fromCliName(a.trim()));
         }
+        boolean normalize = normalizeActivations != null ? normalizeActivations
+                : archs.stream().anyMatch(a -> a == Architecture.JUMPRELU || a == Architecture.RELU);
+        TrainConfig.Builder base = new TrainConfig.Builder()
+                .batchSize(batchSize)
+                .tokens(tokens)
+                .seed(seed)
+                .lrSchedule(LrSchedule.Shape.fromCliName(lrSchedule))
+                .lrFinal(lrFinal)
+                .kAnneal(kAnneal)
+                .auxKCoef(auxKCoef)
+                .kAux(kAux == null ? -1 : kAux)
+                .sparsityWarmup(sparsityWarmup)
+                .bandwidth(bandwidth)
+                .initThreshold(initThreshold)
+                .thresholdLr(thresholdLr)
+                .badRows(BadRowPolicy.fromCliName(onBadRows))
+                .device(deviceOptions.device())
+                .threads(deviceOptions.threads())
+                .normalizeActivations(normalize)
+                .keepCheckpoints(keepCheckpoints);
         if (warmupSteps != null) {
-            c = c.withWarmupSteps(warmupSteps);
+            base.warmupSteps(warmupSteps);
+        }
+        if (lrDecayStart != null) {
+            base.lrDecayStart(lrDecayStart);
+        }
+        if (deadAfter != null) {
+            base.deadAfter(deadAfter);
         }
         if (evalRows != null) {
-            c = c.withEvalRows(evalRows);
+            base.evalRows(evalRows);
         }
         if (shuffleBufferMb != null) {
-            c = c.withBufferBytes(shuffleBufferMb << 20);
+            base.bufferBytes(shuffleBufferMb << 20);
         }
         if (logEvery != null) {
-            c = c.withLogEvery(logEvery);
+            base.logEvery(logEvery);
         }
         if (maxNormRatio != null) {
-            c = c.withMaxNormRatio(maxNormRatio);
+            base.maxNormRatio(maxNormRatio);
         }
-        if (normalizeActivations) {
-            c = c.withNormalizeActivations(true);
+        if (checkpointEvery != null) {
+            base.checkpointEvery(checkpointEvery);
         }
-        return c;
+        if (prefixes != null) {
+            base.prefixes(prefixes);
+        }
+        if (kStart != null) {
+            base.kStart(kStart);
+        }
+        List<Integer> sizes = ints(numLatents, "--num-latents");
+        List<Integer> ks = k == null ? List.of() : ints(k, "--k");
+        List<Double> lrs = lr == null ? List.of(Double.NaN) : doubles(lr, "--lr");
+        List<Double> l1s = l1Coef == null ? List.of(TrainConfig.DEFAULT_L1_COEF) : doubles(l1Coef, "--l1-coef");
+        List<Double> l0s = l0Coef == null ? List.of(Double.NaN) : doubles(l0Coef, "--l0-coef");
+        Set<TrainConfig> out = new LinkedHashSet<>();
+        for (Architecture a : archs) {
+            List<Integer> archKs = ks;
+            if (a == Architecture.RELU) {
+                if (!ks.isEmpty() && archs.size() == 1) {
+                    throw new SaeException("--k does not apply to --architecture relu (its sparsity comes from --l1-coef)");
+                }
+                archKs = List.of(0);
+            } else if (ks.isEmpty()) {
+                if (a != Architecture.JUMPRELU) {
+                    throw new SaeException("--k is required for --architecture " + a.cliName());
+                }
+                archKs = List.of(0);
+            }
+            for (int n : sizes) {
+                for (int kk : archKs) {
+                    for (double l : lrs) {
+                        for (double l1 : a == Architecture.RELU ? l1s : List.of(TrainConfig.DEFAULT_L1_COEF)) {
+                            for (double l0 : a == Architecture.JUMPRELU ? l0s : List.of(Double.NaN)) {
+                                out.add(base.architecture(a).numLatents(n).k(kk).lr(l).l1Coef(l1).l0Coef(l0).build());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return new ArrayList<>(out);
+    }
+
+    private static List<Integer> ints(List<String> values, String flag) {
+        List<Integer> out = new ArrayList<>();
+        for (String v : values) {
+            long n;
+            try {
+                n = Counts.parse(v);
+            } catch (SaeException e) {
+                throw new SaeException(flag + ": " + e.getMessage());
+            }
+            if (n > Integer.MAX_VALUE) {
+                throw new SaeException(flag + " " + v + " is too large");
+            }
+            out.add((int) n);
+        }
+        return out;
+    }
+
+    private static List<Double> doubles(List<String> values, String flag) {
+        List<Double> out = new ArrayList<>();
+        for (String v : values) {
+            try {
+                out.add(Double.parseDouble(v.trim()));
+            } catch (NumberFormatException e) {
+                throw new SaeException(flag + ": '" + v + "' is not a number");
+            }
+        }
+        return out;
     }
 }

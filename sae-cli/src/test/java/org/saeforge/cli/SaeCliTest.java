@@ -54,7 +54,7 @@ class SaeCliTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"train", "eval", "synth", "quickstart"})
+    @ValueSource(strings = {"train", "resume", "eval", "synth", "quickstart"})
     void everyCommandHasHelp(String cmd) {
         CliRun r = CliRun.of(cmd, "--help");
         assertEquals(0, r.code());

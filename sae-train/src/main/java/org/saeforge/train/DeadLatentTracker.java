@@ -4,8 +4,9 @@ import java.util.Arrays;
 import org.saeforge.core.tensor.SparseCodes;
 
 /**
- * Rows since each latent was last selected by top-k (a selection counts even when its value is 0, as in sparsify).
- * A latent is dead once that count exceeds {@code deadAfter}; dead latents feed the AuxK loss.
+ * Rows since each latent last fired. For TopK a selection counts even when its value is 0 (as in sparsify); for the
+ * other architectures only a positive activation does. A latent is dead once that count exceeds {@code deadAfter};
+ * dead latents feed the AuxK loss.
  */
 public final class DeadLatentTracker {
     private final long[] sinceSelected;
@@ -21,12 +22,24 @@ public final class DeadLatentTracker {
 
     /** Counts a batch of {@code rows} rows whose selections are {@code codes}, then refreshes the dead list. */
     public void update(SparseCodes codes, int rows) {
+        update(codes, rows, true);
+    }
+
+    /**
+     * Counts a batch of {@code rows} rows whose codes are {@code codes}, then refreshes the dead list.
+     *
+     * @param zeroFires whether an entry with value 0 counts as firing
+     */
+    public void update(SparseCodes codes, int rows, boolean zeroFires) {
         for (int j = 0; j < sinceSelected.length; j++) {
             sinceSelected[j] += rows;
         }
         int[] idx = codes.indices();
+        float[] val = codes.values();
         for (int p = 0, end = codes.nnz(); p < end; p++) {
-            sinceSelected[idx[p]] = 0;
+            if (zeroFires || val[p] > 0f) {
+                sinceSelected[idx[p]] = 0;
+            }
         }
         numDead = 0;
         for (int j = 0; j < sinceSelected.length; j++) {

@@ -3,18 +3,28 @@ package org.saeforge.train;
 import java.util.Arrays;
 import org.saeforge.core.tensor.FloatMatrix;
 
-/** Gradient buffers, one per parameter of a {@link org.saeforge.core.model.SparseAutoencoder}, reused every step. */
+/**
+ * Gradient buffers, one per parameter of a {@link org.saeforge.core.model.SparseAutoencoder} plus, for JumpReLU, the
+ * per-latent log-threshold; reused every step.
+ */
 public final class Gradients {
     final FloatMatrix wEncT;
     final float[] bEnc;
     final FloatMatrix wDec;
     final float[] bDec;
+    final float[] logThreshold;
 
     public Gradients(int numLatents, int dIn) {
+        this(numLatents, dIn, false);
+    }
+
+    /** @param withThreshold also hold a log-threshold gradient (JumpReLU) */
+    public Gradients(int numLatents, int dIn, boolean withThreshold) {
         wEncT = new FloatMatrix(numLatents, dIn);
         bEnc = new float[numLatents];
         wDec = new FloatMatrix(numLatents, dIn);
         bDec = new float[dIn];
+        logThreshold = withThreshold ? new float[numLatents] : null;
     }
 
     public void zero() {
@@ -22,6 +32,9 @@ public final class Gradients {
         Arrays.fill(bEnc, 0f);
         wDec.fill(0f);
         Arrays.fill(bDec, 0f);
+        if (logThreshold != null) {
+            Arrays.fill(logThreshold, 0f);
+        }
     }
 
     public FloatMatrix wEncT() {
@@ -38,5 +51,10 @@ public final class Gradients {
 
     public float[] bDec() {
         return bDec;
+    }
+
+    /** Gradient of the JumpReLU log-thresholds, or null. */
+    public float[] logThreshold() {
+        return logThreshold;
     }
 }

@@ -1,48 +1,111 @@
 package org.saeforge.train;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.util.ArrayList;
+import java.util.List;
 import org.saeforge.core.SaeException;
 import org.saeforge.core.data.BadRowPolicy;
+import org.saeforge.core.io.Json;
 import org.saeforge.core.kernels.Device;
+import org.saeforge.core.model.Architecture;
 
 /**
- * Everything that defines a training run. Defaults live in {@link #defaults(int, int)} and nowhere else.
+ * Everything that defines the training of one SAE. Defaults live in {@link #defaults(Architecture, int, int)} and
+ * {@link Builder} and nowhere else; "auto" values (NaN or -1) are resolved by the {@code effective*} methods from the
+ * budget, so that a run needs no tuning.
  *
- * @param numLatents    dictionary size
- * @param k             active latents per row (TopK)
- * @param batchSize     rows per optimiser step (default 4096)
- * @param tokens        training rows to consume in total; steps = tokens / batchSize
- * @param seed          seeds initialisation, the held-out split and the data order (default 0)
- * @param lr            Adam learning rate; NaN means the default {@code 2e-4 / sqrt(numLatents / 2^14)}
- * @param warmupSteps   linear warm-up steps; -1 means min(1000, 5% of steps)
- * @param deadAfter     a latent not selected for this many rows is dead and feeds AuxK (default 10,000,000)
- * @param auxKCoef      AuxK loss coefficient (default 1/32); 0 disables AuxK
- * @param kAux          latents AuxK selects per row; -1 means dIn / 2
- * @param evalRows      held-out rows; -1 means 1% of the data, at most 50,000
- * @param bufferBytes   memory budget of the shuffle buffer; -1 means min(2^20 rows, 1 GiB)
- * @param badRows       what to do with rows holding NaN or infinity (default skip)
- * @param device        kernels backend (default cpu)
- * @param threads       CPU worker threads (default: available processors)
- * @param logEvery      steps between metrics.jsonl lines and progress updates; -1 means about 100 per run
- * @param maxNormRatio  drop rows whose L2 norm exceeds this times the median row norm of a sample (counted and
- *                      reported); 0 (default) keeps all rows
- * @param normalizeActivations train on rows scaled so that their mean squared norm is dIn (scale estimated from a
- *                      sample) and fold the scale into the exported weights (default false)
+ * @param architecture   topk, batchtopk, jumprelu, relu or matryoshka (default topk)
+ * @param numLatents     dictionary size
+ * @param k              active latents per row: TopK k, BatchTopK/Matryoshka mean k per row; for JumpReLU the
+ *                       target L0 of the penalty {@code l0Coef·(L0/k − 1)²}, or 0 for the linear penalty
+ *                       {@code l0Coef·L0}; 0 for ReLU
+ * @param batchSize      rows per optimiser step (default 4096)
+ * @param tokens         training rows to consume in total; steps = tokens / batchSize
+ * @param seed           seeds initialisation, the held-out split and the data order (default 0)
+ * @param lr             Adam learning rate; NaN (default) means {@link #autoLr}
+ * @param warmupSteps    linear warm-up steps; -1 means min(1000, 5% of steps)
+ * @param lrSchedule     decay after warm-up: constant, linear (default) or cosine
+ * @param lrDecayStart   fraction of the run at which the decay starts; -1 (default) means right after warm-up
+ * @param lrFinal        learning rate at the end as a fraction of the peak (default 0)
+ * @param kStart         k at step 0, annealed linearly down to k (TopK, BatchTopK, Matryoshka); 0 (default): no annealing
+ * @param kAnneal        fraction of the run over which k anneals from kStart to k (default 0.1)
+ * @param deadAfter      a latent not firing for this many rows is dead and feeds AuxK; -1 (default) means
+ *                       {@link #autoDeadAfter}
+ * @param auxKCoef       AuxK loss coefficient (default 1/32, TopK/BatchTopK/Matryoshka); 0 disables AuxK
+ * @param kAux           latents AuxK selects per row; -1 means dIn / 2
+ * @param l1Coef         ReLU: L1 coefficient on activations weighted by decoder row norms (default 5, in units where
+ *                       the mean squared row norm is dIn)
+ * @param l0Coef         JumpReLU: L0 penalty coefficient; NaN (default) means 1 with a target L0 (k > 0) and is
+ *                       required without one
+ * @param sparsityWarmup fraction of the run over which the L1/L0 coefficient rises linearly from 0 (default 0.05)
+ * @param bandwidth      JumpReLU straight-through rectangle-kernel bandwidth (default 0.05)
+ * @param initThreshold  JumpReLU initial threshold (default 0.01)
+ * @param thresholdLr    JumpReLU: learning rate of the log-thresholds as a multiple of lr (default 10): Adam moves a
+ *                       log-threshold by about lr per step, too slow to reach useful thresholds from 0.01 in a short run
+ * @param prefixes       Matryoshka nested prefix sizes, ascending, below numLatents (the whole dictionary is always
+ *                       the last prefix); empty (default) means numLatents/16, /8, /4, /2
+ * @param evalRows       held-out rows; -1 means 1% of the data, at most 50,000
+ * @param bufferBytes    memory budget of the shuffle buffer; -1 means min(2^20 rows, 1 GiB)
+ * @param badRows        what to do with rows holding NaN or infinity (default skip)
+ * @param device         kernels backend (default cpu); cuda trains topk only
+ * @param threads        CPU worker threads (default: available processors)
+ * @param logEvery       steps between metrics.jsonl lines and progress updates; -1 means about 100 per run
+ * @param maxNormRatio   drop rows whose L2 norm exceeds this times the median row norm of a sample; 0 (default) keeps all
+ * @param normalizeActivations train on rows scaled so that their mean squared norm is dIn and fold the scale into the
+ *                       exported weights (default false; the CLI turns it on for jumprelu and relu)
+ * @param checkpointEvery rows between checkpoints (with an output directory); -1 (default) means about every 10% of
+ *                       the run; 0 means only at the end
+ * @param keepCheckpoints checkpoints kept, newest first (default 2)
  */
-public record TrainConfig(int numLatents, int k, int batchSize, long tokens, long seed, double lr, int warmupSteps,
-                          long deadAfter, double auxKCoef, int kAux, long evalRows, long bufferBytes,
-                          BadRowPolicy badRows, Device device, int threads, int logEvery, double maxNormRatio,
-                          boolean normalizeActivations) {
+public record TrainConfig(Architecture architecture, int numLatents, int k, int batchSize, long tokens, long seed, double lr,
+                          int warmupSteps, LrSchedule.Shape lrSchedule, double lrDecayStart, double lrFinal, int kStart,
+                          double kAnneal, long deadAfter, double auxKCoef, int kAux, double l1Coef, double l0Coef,
+                          double sparsityWarmup, double bandwidth, double initThreshold, double thresholdLr, List<Integer> prefixes, long evalRows,
+                          long bufferBytes, BadRowPolicy badRows, Device device, int threads, int logEvery, double maxNormRatio,
+                          boolean normalizeActivations, long checkpointEvery, int keepCheckpoints) {
 
     public static final int DEFAULT_BATCH = 4096;
-    public static final long DEFAULT_DEAD_AFTER = 10_000_000L;
     public static final double DEFAULT_AUXK_COEF = 1.0 / 32;
+    /** ReLU L1 coefficient (the PyTorch peer's and Anthropic's value in units where E‖x‖² = dIn). */
+    public static final double DEFAULT_L1_COEF = 5;
+    /** The dead window never exceeds this many rows (sparsify's fixed default). */
+    public static final long MAX_DEAD_AFTER = 10_000_000L;
 
     public TrainConfig {
+        if (architecture == null || badRows == null || device == null || lrSchedule == null) {
+            throw new SaeException("architecture, lr schedule, bad-rows policy and device must be set");
+        }
+        prefixes = prefixes == null ? List.of() : List.copyOf(prefixes);
+        String arch = "--architecture " + architecture.cliName();
         if (numLatents < 1) {
             throw new SaeException("--num-latents must be at least 1, got " + numLatents);
         }
-        if (k < 1 || k > numLatents) {
-            throw new SaeException("--k must be in [1, num-latents=" + numLatents + "], got " + k);
+        switch (architecture) {
+            case TOPK, BATCH_TOPK, MATRYOSHKA -> {
+                if (k < 1 || k > numLatents) {
+                    throw new SaeException("--k must be in [1, num-latents=" + numLatents + "], got " + k);
+                }
+            }
+            case JUMPRELU -> {
+                if (k < 0 || k > numLatents) {
+                    throw new SaeException("--k (target L0) must be in [0, num-latents=" + numLatents + "], got " + k);
+                }
+                if (k == 0 && Double.isNaN(l0Coef)) {
+                    throw new SaeException(arch + " needs --k (target L0) or --l0-coef (linear L0 penalty)");
+                }
+            }
+            case RELU -> {
+                if (k != 0) {
+                    throw new SaeException("--k does not apply to " + arch + " (its sparsity comes from --l1-coef)");
+                }
+            }
+            default -> throw new IllegalStateException("unhandled architecture " + architecture);
+        }
+        if (kStart != 0 && (!architecture.usesK() && !architecture.batchSelection() || kStart < k || kStart > numLatents)) {
+            throw new SaeException("--k-start must be in [k=" + k + ", num-latents=" + numLatents + "] and needs a topk, batchtopk or "
+                    + "matryoshka SAE, got " + kStart);
         }
         if (batchSize < 1) {
             throw new SaeException("--batch-size must be at least 1, got " + batchSize);
@@ -56,7 +119,11 @@ public record TrainConfig(int numLatents, int k, int batchSize, long tokens, lon
         if (warmupSteps < -1) {
             throw new SaeException("--warmup-steps must be >= 0, got " + warmupSteps);
         }
-        if (deadAfter < 1) {
+        requireFraction(lrDecayStart, "--lr-decay-start", true);
+        requireFraction(lrFinal, "--lr-final", false);
+        requireFraction(kAnneal, "--k-anneal", false);
+        requireFraction(sparsityWarmup, "--sparsity-warmup", false);
+        if (deadAfter < 1 && deadAfter != -1) {
             throw new SaeException("--dead-after must be at least 1 row, got " + deadAfter);
         }
         if (!(auxKCoef >= 0 && Double.isFinite(auxKCoef))) {
@@ -65,46 +132,112 @@ public record TrainConfig(int numLatents, int k, int batchSize, long tokens, lon
         if (kAux == 0 || kAux < -1) {
             throw new SaeException("--k-aux must be at least 1, got " + kAux);
         }
+        if (!(l1Coef >= 0 && Double.isFinite(l1Coef))) {
+            throw new SaeException("--l1-coef must be >= 0, got " + l1Coef);
+        }
+        if (!Double.isNaN(l0Coef) && !(l0Coef >= 0 && Double.isFinite(l0Coef))) {
+            throw new SaeException("--l0-coef must be >= 0, got " + l0Coef);
+        }
+        if (!(bandwidth > 0 && Double.isFinite(bandwidth))) {
+            throw new SaeException("--bandwidth must be positive, got " + bandwidth);
+        }
+        if (!(initThreshold > 0 && Double.isFinite(initThreshold))) {
+            throw new SaeException("--init-threshold must be positive, got " + initThreshold);
+        }
+        if (!(thresholdLr > 0 && Double.isFinite(thresholdLr))) {
+            throw new SaeException("--threshold-lr must be positive, got " + thresholdLr);
+        }
+        int prev = 0;
+        for (int p : prefixes) {
+            if (p <= prev || p >= numLatents) {
+                throw new SaeException("--prefixes must be ascending sizes in [1, num-latents=" + numLatents + "), got " + prefixes);
+            }
+            prev = p;
+        }
+        if (!prefixes.isEmpty() && architecture != Architecture.MATRYOSHKA) {
+            throw new SaeException("--prefixes applies to --architecture matryoshka only");
+        }
         if (evalRows < -1) {
             throw new SaeException("--eval-rows must be >= 0, got " + evalRows);
         }
         if (threads < 1) {
             throw new SaeException("--threads must be at least 1, got " + threads);
         }
-        if (badRows == null || device == null) {
-            throw new SaeException("bad-rows policy and device must be set");
-        }
         if (!(maxNormRatio == 0 || (maxNormRatio > 1 && Double.isFinite(maxNormRatio)))) {
             throw new SaeException("--max-norm-ratio must be greater than 1 (or 0 for no limit), got " + maxNormRatio);
         }
+        if (checkpointEvery < -1) {
+            throw new SaeException("--checkpoint-every must be >= 0 rows, got " + checkpointEvery);
+        }
+        if (keepCheckpoints < 1) {
+            throw new SaeException("--keep-checkpoints must be at least 1, got " + keepCheckpoints);
+        }
+        if (device == Device.CUDA && architecture != Architecture.TOPK) {
+            throw new SaeException(arch + " is not supported on --device cuda (the CUDA backend trains topk only); use --device cpu");
+        }
     }
 
-    /** The configuration without outlier filtering or activation normalization (the fields before they existed). */
-    public TrainConfig(int numLatents, int k, int batchSize, long tokens, long seed, double lr, int warmupSteps,
-                       long deadAfter, double auxKCoef, int kAux, long evalRows, long bufferBytes,
-                       BadRowPolicy badRows, Device device, int threads, int logEvery) {
-        this(numLatents, k, batchSize, tokens, seed, lr, warmupSteps, deadAfter, auxKCoef, kAux, evalRows, bufferBytes, badRows,
-                device, threads, logEvery, 0, false);
+    private static void requireFraction(double v, String flag, boolean autoAllowed) {
+        if (autoAllowed && v == -1) {
+            return;
+        }
+        if (!(v >= 0 && v <= 1)) {
+            throw new SaeException(flag + " must be a fraction in [0, 1], got " + v);
+        }
     }
 
-    /** The defaults for a dictionary of numLatents with k active; tokens default to 10 batches until set. */
+    /** The defaults for a TopK dictionary of numLatents with k active; tokens default to 10 batches until set. */
     public static TrainConfig defaults(int numLatents, int k) {
-        return new TrainConfig(numLatents, k, DEFAULT_BATCH, 10L * DEFAULT_BATCH, 0, Double.NaN, -1, DEFAULT_DEAD_AFTER,
-                DEFAULT_AUXK_COEF, -1, -1, -1, BadRowPolicy.SKIP, Device.CPU,
-                Math.max(1, Runtime.getRuntime().availableProcessors()), -1, 0, false);
+        return defaults(Architecture.TOPK, numLatents, k);
+    }
+
+    /** The defaults for the given architecture (k = 0 for relu, or jumprelu without a target L0). */
+    public static TrainConfig defaults(Architecture architecture, int numLatents, int k) {
+        return new Builder().architecture(architecture).numLatents(numLatents).k(k).build();
+    }
+
+    public Builder toBuilder() {
+        return new Builder(this);
     }
 
     public long steps() {
         return tokens / batchSize;
     }
 
-    /** The learning rate to use: the given one or {@code 2e-4 / sqrt(numLatents / 2^14)}. */
+    /** The learning rate to use: the given one or {@link #autoLr}. */
     public double effectiveLr() {
-        return Double.isNaN(lr) ? 2e-4 / Math.sqrt(numLatents / 16384.0) : lr;
+        return Double.isNaN(lr) ? autoLr(architecture, numLatents, steps()) : lr;
+    }
+
+    /**
+     * The default learning rate: sparsify's {@code 2e-4 / sqrt(numLatents / 2^14)}, raised for short runs by
+     * {@code sqrt(20000 / steps)} (at most 16x, never below sparsify's), doubled for JumpReLU. Measured on synthetic data
+     * (benchmarks/results/defaults-sweep-*.json, architectures-*.json; 4096 latents): the best rate of a sweep was 4e-3 at
+     * 244 and 732 steps and 2e-3 at 2441 steps, where this rule gives 3.6e-3, 2.1e-3 and 1.1e-3, each within 5% of the
+     * best held-out FVU; sparsify's value suits runs of tens of thousands of steps; JumpReLU (on normalized rows, with
+     * thresholds to learn) did best at about twice the TopK rate.
+     */
+    public static double autoLr(Architecture architecture, int numLatents, long steps) {
+        double base = 2e-4 / Math.sqrt(numLatents / 16384.0);
+        double boost = Math.min(16, Math.max(1, Math.sqrt(20_000.0 / Math.max(1, steps))));
+        return base * boost * (architecture == Architecture.JUMPRELU ? 2 : 1);
     }
 
     public int effectiveWarmupSteps() {
         return warmupSteps >= 0 ? warmupSteps : (int) Math.min(1000, steps() / 20);
+    }
+
+    /** Rows without firing after which a latent counts as dead: the given value or {@link #autoDeadAfter}. */
+    public long effectiveDeadAfter() {
+        return deadAfter > 0 ? deadAfter : autoDeadAfter(steps() * batchSize);
+    }
+
+    /**
+     * The default dead window: a tenth of the run (so that AuxK gets to revive latents in short runs) between 5 batches
+     * of 4096 rows and sparsify's 10M rows.
+     */
+    public static long autoDeadAfter(long trainRows) {
+        return Math.max(5L * DEFAULT_BATCH, Math.min(MAX_DEAD_AFTER, trainRows / 10));
     }
 
     public int effectiveKAux(int dIn) {
@@ -115,73 +248,474 @@ public record TrainConfig(int numLatents, int k, int batchSize, long tokens, lon
         return logEvery > 0 ? logEvery : (int) Math.max(1, steps() / 100);
     }
 
+    /** The L0 penalty coefficient (JumpReLU). */
+    public double effectiveL0Coef() {
+        return Double.isNaN(l0Coef) ? 1.0 : l0Coef;
+    }
+
+    /** k in force at a step: annealed linearly from kStart to k over the first kAnneal of the run. */
+    public int kAt(long step) {
+        if (kStart <= k) {
+            return k;
+        }
+        long annealSteps = Math.round(kAnneal * steps());
+        if (step >= annealSteps) {
+            return k;
+        }
+        return (int) Math.round(kStart + (double) (k - kStart) * step / annealSteps);
+    }
+
+    /** The largest k of the run (buffers are sized for it). */
+    public int maxK() {
+        return Math.max(k, kStart);
+    }
+
+    /** Multiplier of the L1/L0 coefficient at a step: linear warm-up from 0 over sparsityWarmup of the run. */
+    public double sparsityScaleAt(long step) {
+        long warm = Math.round(sparsityWarmup * steps());
+        return warm <= 0 ? 1.0 : Math.min(1.0, (double) (step + 1) / warm);
+    }
+
+    /** Matryoshka prefix ends, ascending, the last being numLatents (a single prefix for the other architectures). */
+    public int[] effectivePrefixes() {
+        if (architecture != Architecture.MATRYOSHKA) {
+            return new int[] {numLatents};
+        }
+        List<Integer> p = new ArrayList<>(prefixes);
+        if (p.isEmpty()) {
+            for (int div : new int[] {16, 8, 4, 2}) {
+                int size = numLatents / div;
+                if (size >= 1 && (p.isEmpty() || size > p.get(p.size() - 1))) {
+                    p.add(size);
+                }
+            }
+        }
+        p.add(numLatents);
+        return p.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    /** Rows between checkpoints (0: only the final one). */
+    public long effectiveCheckpointEvery() {
+        if (checkpointEvery >= 0) {
+            return checkpointEvery;
+        }
+        return Math.max(batchSize, steps() / 10 * batchSize);
+    }
+
+    public LrSchedule schedule() {
+        long steps = steps();
+        long warm = effectiveWarmupSteps();
+        long decay = lrDecayStart < 0 ? warm : Math.max(warm, Math.round(lrDecayStart * steps));
+        return new LrSchedule(effectiveLr(), warm, decay, steps, lrSchedule, lrFinal);
+    }
+
+    /** Every field, resolved values beside the given ones, as saved in run.json and checkpoints. */
+    public ObjectNode toJson() {
+        ObjectNode o = Json.object();
+        o.put("architecture", architecture.cliName());
+        o.put("num_latents", numLatents);
+        o.put("k", k);
+        o.put("batch_size", batchSize);
+        o.put("tokens", tokens);
+        o.put("seed", seed);
+        putMaybe(o, "lr", lr);
+        o.put("warmup_steps", warmupSteps);
+        o.put("lr_schedule", lrSchedule.cliName());
+        o.put("lr_decay_start", lrDecayStart);
+        o.put("lr_final", lrFinal);
+        o.put("k_start", kStart);
+        o.put("k_anneal", kAnneal);
+        o.put("dead_after", deadAfter);
+        o.put("auxk_coef", auxKCoef);
+        o.put("k_aux", kAux);
+        o.put("l1_coef", l1Coef);
+        putMaybe(o, "l0_coef", l0Coef);
+        o.put("sparsity_warmup", sparsityWarmup);
+        o.put("bandwidth", bandwidth);
+        o.put("init_threshold", initThreshold);
+        o.put("threshold_lr", thresholdLr);
+        ArrayNode pre = o.putArray("prefixes");
+        prefixes.forEach(pre::add);
+        o.put("eval_rows", evalRows);
+        o.put("buffer_bytes", bufferBytes);
+        o.put("bad_rows", badRows.name().toLowerCase(java.util.Locale.ROOT));
+        o.put("device", device.cliName());
+        o.put("threads", threads);
+        o.put("log_every", logEvery);
+        o.put("max_norm_ratio", maxNormRatio);
+        o.put("normalize_activations", normalizeActivations);
+        o.put("checkpoint_every", checkpointEvery);
+        o.put("keep_checkpoints", keepCheckpoints);
+        ObjectNode eff = o.putObject("effective");
+        eff.put("lr", effectiveLr());
+        eff.put("warmup_steps", effectiveWarmupSteps());
+        eff.put("dead_after", effectiveDeadAfter());
+        eff.put("steps", steps());
+        ArrayNode ep = eff.putArray("prefixes");
+        for (int p : effectivePrefixes()) {
+            ep.add(p);
+        }
+        return o;
+    }
+
+    private static void putMaybe(ObjectNode o, String key, double v) {
+        if (Double.isNaN(v)) {
+            o.putNull(key);
+        } else {
+            o.put(key, v);
+        }
+    }
+
+    /** The configuration {@link #toJson()} wrote. */
+    public static TrainConfig fromJson(JsonNode o) {
+        Builder b = new Builder();
+        b.architecture(Architecture.fromCliName(o.path("architecture").asText()));
+        b.numLatents(o.path("num_latents").asInt());
+        b.k(o.path("k").asInt());
+        b.batchSize(o.path("batch_size").asInt());
+        b.tokens(o.path("tokens").asLong());
+        b.seed(o.path("seed").asLong());
+        b.lr(o.path("lr").isNull() ? Double.NaN : o.path("lr").asDouble());
+        b.warmupSteps(o.path("warmup_steps").asInt());
+        b.lrSchedule(LrSchedule.Shape.fromCliName(o.path("lr_schedule").asText()));
+        b.lrDecayStart(o.path("lr_decay_start").asDouble());
+        b.lrFinal(o.path("lr_final").asDouble());
+        b.kStart(o.path("k_start").asInt());
+        b.kAnneal(o.path("k_anneal").asDouble());
+        b.deadAfter(o.path("dead_after").asLong());
+        b.auxKCoef(o.path("auxk_coef").asDouble());
+        b.kAux(o.path("k_aux").asInt());
+        b.l1Coef(o.path("l1_coef").asDouble());
+        b.l0Coef(o.path("l0_coef").isNull() ? Double.NaN : o.path("l0_coef").asDouble());
+        b.sparsityWarmup(o.path("sparsity_warmup").asDouble());
+        b.bandwidth(o.path("bandwidth").asDouble());
+        b.initThreshold(o.path("init_threshold").asDouble());
+        b.thresholdLr(o.path("threshold_lr").asDouble());
+        List<Integer> pre = new ArrayList<>();
+        o.path("prefixes").forEach(n -> pre.add(n.asInt()));
+        b.prefixes(pre);
+        b.evalRows(o.path("eval_rows").asLong());
+        b.bufferBytes(o.path("buffer_bytes").asLong());
+        b.badRows(BadRowPolicy.fromCliName(o.path("bad_rows").asText()));
+        b.device(Device.fromCliName(o.path("device").asText()));
+        b.threads(o.path("threads").asInt());
+        b.logEvery(o.path("log_every").asInt());
+        b.maxNormRatio(o.path("max_norm_ratio").asDouble());
+        b.normalizeActivations(o.path("normalize_activations").asBoolean());
+        b.checkpointEvery(o.path("checkpoint_every").asLong());
+        b.keepCheckpoints(o.path("keep_checkpoints").asInt());
+        return b.build();
+    }
+
+    public TrainConfig withArchitecture(Architecture v) {
+        return toBuilder().architecture(v).build();
+    }
+
     public TrainConfig withBatchSize(int v) {
-        return new TrainConfig(numLatents, k, v, tokens, seed, lr, warmupSteps, deadAfter, auxKCoef, kAux, evalRows, bufferBytes,
-                badRows, device, threads, logEvery, maxNormRatio, normalizeActivations);
+        return toBuilder().batchSize(v).build();
     }
 
     public TrainConfig withTokens(long v) {
-        return new TrainConfig(numLatents, k, batchSize, v, seed, lr, warmupSteps, deadAfter, auxKCoef, kAux, evalRows, bufferBytes,
-                badRows, device, threads, logEvery, maxNormRatio, normalizeActivations);
+        return toBuilder().tokens(v).build();
     }
 
     public TrainConfig withSeed(long v) {
-        return new TrainConfig(numLatents, k, batchSize, tokens, v, lr, warmupSteps, deadAfter, auxKCoef, kAux, evalRows, bufferBytes,
-                badRows, device, threads, logEvery, maxNormRatio, normalizeActivations);
+        return toBuilder().seed(v).build();
     }
 
     public TrainConfig withLr(double v) {
-        return new TrainConfig(numLatents, k, batchSize, tokens, seed, v, warmupSteps, deadAfter, auxKCoef, kAux, evalRows, bufferBytes,
-                badRows, device, threads, logEvery, maxNormRatio, normalizeActivations);
+        return toBuilder().lr(v).build();
     }
 
     public TrainConfig withWarmupSteps(int v) {
-        return new TrainConfig(numLatents, k, batchSize, tokens, seed, lr, v, deadAfter, auxKCoef, kAux, evalRows, bufferBytes,
-                badRows, device, threads, logEvery, maxNormRatio, normalizeActivations);
+        return toBuilder().warmupSteps(v).build();
     }
 
     public TrainConfig withDeadAfter(long v) {
-        return new TrainConfig(numLatents, k, batchSize, tokens, seed, lr, warmupSteps, v, auxKCoef, kAux, evalRows, bufferBytes,
-                badRows, device, threads, logEvery, maxNormRatio, normalizeActivations);
+        return toBuilder().deadAfter(v).build();
     }
 
     public TrainConfig withAuxK(double coef, int newKAux) {
-        return new TrainConfig(numLatents, k, batchSize, tokens, seed, lr, warmupSteps, deadAfter, coef, newKAux, evalRows, bufferBytes,
-                badRows, device, threads, logEvery, maxNormRatio, normalizeActivations);
+        return toBuilder().auxKCoef(coef).kAux(newKAux).build();
     }
 
     public TrainConfig withEvalRows(long v) {
-        return new TrainConfig(numLatents, k, batchSize, tokens, seed, lr, warmupSteps, deadAfter, auxKCoef, kAux, v, bufferBytes,
-                badRows, device, threads, logEvery, maxNormRatio, normalizeActivations);
+        return toBuilder().evalRows(v).build();
     }
 
     public TrainConfig withBufferBytes(long v) {
-        return new TrainConfig(numLatents, k, batchSize, tokens, seed, lr, warmupSteps, deadAfter, auxKCoef, kAux, evalRows, v,
-                badRows, device, threads, logEvery, maxNormRatio, normalizeActivations);
+        return toBuilder().bufferBytes(v).build();
     }
 
     public TrainConfig withBadRows(BadRowPolicy v) {
-        return new TrainConfig(numLatents, k, batchSize, tokens, seed, lr, warmupSteps, deadAfter, auxKCoef, kAux, evalRows, bufferBytes,
-                v, device, threads, logEvery, maxNormRatio, normalizeActivations);
+        return toBuilder().badRows(v).build();
     }
 
     public TrainConfig withDevice(Device v, int newThreads) {
-        return new TrainConfig(numLatents, k, batchSize, tokens, seed, lr, warmupSteps, deadAfter, auxKCoef, kAux, evalRows, bufferBytes,
-                badRows, v, newThreads, logEvery, maxNormRatio, normalizeActivations);
+        return toBuilder().device(v).threads(newThreads).build();
     }
 
     public TrainConfig withMaxNormRatio(double v) {
-        return new TrainConfig(numLatents, k, batchSize, tokens, seed, lr, warmupSteps, deadAfter, auxKCoef, kAux, evalRows, bufferBytes,
-                badRows, device, threads, logEvery, v, normalizeActivations);
+        return toBuilder().maxNormRatio(v).build();
     }
 
     public TrainConfig withNormalizeActivations(boolean v) {
-        return new TrainConfig(numLatents, k, batchSize, tokens, seed, lr, warmupSteps, deadAfter, auxKCoef, kAux, evalRows, bufferBytes,
-                badRows, device, threads, logEvery, maxNormRatio, v);
+        return toBuilder().normalizeActivations(v).build();
     }
 
     public TrainConfig withLogEvery(int v) {
-        return new TrainConfig(numLatents, k, batchSize, tokens, seed, lr, warmupSteps, deadAfter, auxKCoef, kAux, evalRows, bufferBytes,
-                badRows, device, threads, v, maxNormRatio, normalizeActivations);
+        return toBuilder().logEvery(v).build();
+    }
+
+    public TrainConfig withCheckpoints(long every, int keep) {
+        return toBuilder().checkpointEvery(every).keepCheckpoints(keep).build();
+    }
+
+    /** Mutable builder holding the defaults; {@link #build()} validates. */
+    public static final class Builder {
+        private Architecture architecture = Architecture.TOPK;
+        private int numLatents;
+        private int k;
+        private int batchSize = DEFAULT_BATCH;
+        private long tokens = 10L * DEFAULT_BATCH;
+        private long seed;
+        private double lr = Double.NaN;
+        private int warmupSteps = -1;
+        private LrSchedule.Shape lrSchedule = LrSchedule.Shape.LINEAR;
+        private double lrDecayStart = -1;
+        private double lrFinal;
+        private int kStart;
+        private double kAnneal = 0.1;
+        private long deadAfter = -1;
+        private double auxKCoef = DEFAULT_AUXK_COEF;
+        private int kAux = -1;
+        private double l1Coef = DEFAULT_L1_COEF;
+        private double l0Coef = Double.NaN;
+        private double sparsityWarmup = 0.05;
+        private double bandwidth = 0.05;
+        private double initThreshold = 0.01;
+        private double thresholdLr = 10;
+        private List<Integer> prefixes = List.of();
+        private long evalRows = -1;
+        private long bufferBytes = -1;
+        private BadRowPolicy badRows = BadRowPolicy.SKIP;
+        private Device device = Device.CPU;
+        private int threads = Math.max(1, Runtime.getRuntime().availableProcessors());
+        private int logEvery = -1;
+        private double maxNormRatio;
+        private boolean normalizeActivations;
+        private long checkpointEvery = -1;
+        private int keepCheckpoints = 2;
+
+        public Builder() {
+        }
+
+        Builder(TrainConfig c) {
+            architecture = c.architecture;
+            numLatents = c.numLatents;
+            k = c.k;
+            batchSize = c.batchSize;
+            tokens = c.tokens;
+            seed = c.seed;
+            lr = c.lr;
+            warmupSteps = c.warmupSteps;
+            lrSchedule = c.lrSchedule;
+            lrDecayStart = c.lrDecayStart;
+            lrFinal = c.lrFinal;
+            kStart = c.kStart;
+            kAnneal = c.kAnneal;
+            deadAfter = c.deadAfter;
+            auxKCoef = c.auxKCoef;
+            kAux = c.kAux;
+            l1Coef = c.l1Coef;
+            l0Coef = c.l0Coef;
+            sparsityWarmup = c.sparsityWarmup;
+            bandwidth = c.bandwidth;
+            initThreshold = c.initThreshold;
+            thresholdLr = c.thresholdLr;
+            prefixes = c.prefixes;
+            evalRows = c.evalRows;
+            bufferBytes = c.bufferBytes;
+            badRows = c.badRows;
+            device = c.device;
+            threads = c.threads;
+            logEvery = c.logEvery;
+            maxNormRatio = c.maxNormRatio;
+            normalizeActivations = c.normalizeActivations;
+            checkpointEvery = c.checkpointEvery;
+            keepCheckpoints = c.keepCheckpoints;
+        }
+
+        public TrainConfig build() {
+            return new TrainConfig(architecture, numLatents, k, batchSize, tokens, seed, lr, warmupSteps, lrSchedule, lrDecayStart,
+                    lrFinal, kStart, kAnneal, deadAfter, auxKCoef, kAux, l1Coef, l0Coef, sparsityWarmup, bandwidth, initThreshold,
+                    thresholdLr, prefixes, evalRows, bufferBytes, badRows, device, threads, logEvery, maxNormRatio, normalizeActivations,
+                    checkpointEvery, keepCheckpoints);
+        }
+
+        public Builder architecture(Architecture v) {
+            architecture = v;
+            return this;
+        }
+
+        public Builder numLatents(int v) {
+            numLatents = v;
+            return this;
+        }
+
+        public Builder k(int v) {
+            k = v;
+            return this;
+        }
+
+        public Builder batchSize(int v) {
+            batchSize = v;
+            return this;
+        }
+
+        public Builder tokens(long v) {
+            tokens = v;
+            return this;
+        }
+
+        public Builder seed(long v) {
+            seed = v;
+            return this;
+        }
+
+        public Builder lr(double v) {
+            lr = v;
+            return this;
+        }
+
+        public Builder warmupSteps(int v) {
+            warmupSteps = v;
+            return this;
+        }
+
+        public Builder lrSchedule(LrSchedule.Shape v) {
+            lrSchedule = v;
+            return this;
+        }
+
+        public Builder lrDecayStart(double v) {
+            lrDecayStart = v;
+            return this;
+        }
+
+        public Builder lrFinal(double v) {
+            lrFinal = v;
+            return this;
+        }
+
+        public Builder kStart(int v) {
+            kStart = v;
+            return this;
+        }
+
+        public Builder kAnneal(double v) {
+            kAnneal = v;
+            return this;
+        }
+
+        public Builder deadAfter(long v) {
+            deadAfter = v;
+            return this;
+        }
+
+        public Builder auxKCoef(double v) {
+            auxKCoef = v;
+            return this;
+        }
+
+        public Builder kAux(int v) {
+            kAux = v;
+            return this;
+        }
+
+        public Builder l1Coef(double v) {
+            l1Coef = v;
+            return this;
+        }
+
+        public Builder l0Coef(double v) {
+            l0Coef = v;
+            return this;
+        }
+
+        public Builder sparsityWarmup(double v) {
+            sparsityWarmup = v;
+            return this;
+        }
+
+        public Builder bandwidth(double v) {
+            bandwidth = v;
+            return this;
+        }
+
+        public Builder initThreshold(double v) {
+            initThreshold = v;
+            return this;
+        }
+
+        public Builder thresholdLr(double v) {
+            thresholdLr = v;
+            return this;
+        }
+
+        public Builder prefixes(List<Integer> v) {
+            prefixes = v;
+            return this;
+        }
+
+        public Builder evalRows(long v) {
+            evalRows = v;
+            return this;
+        }
+
+        public Builder bufferBytes(long v) {
+            bufferBytes = v;
+            return this;
+        }
+
+        public Builder badRows(BadRowPolicy v) {
+            badRows = v;
+            return this;
+        }
+
+        public Builder device(Device v) {
+            device = v;
+            return this;
+        }
+
+        public Builder threads(int v) {
+            threads = v;
+            return this;
+        }
+
+        public Builder logEvery(int v) {
+            logEvery = v;
+            return this;
+        }
+
+        public Builder maxNormRatio(double v) {
+            maxNormRatio = v;
+            return this;
+        }
+
+        public Builder normalizeActivations(boolean v) {
+            normalizeActivations = v;
+            return this;
+        }
+
+        public Builder checkpointEvery(long v) {
+            checkpointEvery = v;
+            return this;
+        }
+
+        public Builder keepCheckpoints(int v) {
+            keepCheckpoints = v;
+            return this;
+        }
     }
 }

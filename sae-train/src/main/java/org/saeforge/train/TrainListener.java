@@ -15,6 +15,22 @@ public interface TrainListener {
     default void onStep(long step, long tokens, double lr, StepStats stats, double rowsPerSec) {
     }
 
+    /**
+     * A logged step finished for every SAE of the run (one for a single run, several for a sweep). The default reports
+     * the first SAE through {@link #onStep}.
+     *
+     * @param names the SAEs' names (one empty name for a single run)
+     * @param stats their step statistics, in the same order
+     */
+    default void onMembersStep(long step, long tokens, double lr, java.util.List<String> names, java.util.List<StepStats> stats,
+                               double rowsPerSec) {
+        onStep(step, tokens, lr, stats.get(0), rowsPerSec);
+    }
+
+    /** A checkpoint of the state after {@code step} steps was written to {@code dir}. */
+    default void onCheckpoint(long step, java.nio.file.Path dir) {
+    }
+
     /** The training loop ended; held-out evaluation starts. */
     default void onTrainingDone(long steps, double seconds) {
     }

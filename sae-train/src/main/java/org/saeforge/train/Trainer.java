@@ -1,181 +1,468 @@
 package org.saeforge.train;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.BufferedWriter;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import org.saeforge.core.SaeException;
 import org.saeforge.core.data.ActivationSource;
 import org.saeforge.core.data.BatchStream;
 import org.saeforge.core.data.HeldOutSplit;
 import org.saeforge.core.data.NormStats;
+import org.saeforge.core.io.AtomicFiles;
 import org.saeforge.core.io.Json;
 import org.saeforge.core.io.SaeLensFormat;
+import org.saeforge.core.kernels.Device;
 import org.saeforge.core.kernels.Kernels;
 import org.saeforge.core.kernels.KernelsFactory;
 import org.saeforge.core.kernels.cpu.CpuKernels;
 import org.saeforge.core.model.Architecture;
-import org.saeforge.core.model.SaeConfig;
 import org.saeforge.core.model.SparseAutoencoder;
 import org.saeforge.core.tensor.FloatMatrix;
 
 /**
- * Trains a TopK sparse autoencoder on a source: held-out split, shuffled batches, geometric-median bDec, Adam with
- * warm-up and linear decay, decoder-norm constraint, AuxK on dead latents; then evaluates on the held-out rows and,
- * when an output directory is given, writes {@code metrics.jsonl}, {@code config.json} and the SAELens export
- * {@code saelens/}.
+ * Trains one SAE, or several at once (a sweep), on a source: held-out split, shuffled batches read once and given to
+ * every SAE, per-architecture objectives, Adam with a learning-rate schedule, checkpoints, then a held-out evaluation
+ * and the SAELens export of each SAE.
+ *
+ * <p>Output layout with an output directory DIR: one SAE writes {@code DIR/metrics.jsonl}, {@code DIR/run.json} and
+ * {@code DIR/saelens/}; a sweep writes the same into {@code DIR/<name>/} per SAE plus {@code DIR/sweep.json}.
+ * Checkpoints go to {@code DIR/checkpoints/step-N/} (see {@link #resume}).
  */
 public final class Trainer {
     /** Directory name of the SAELens export inside a run directory. */
     public static final String SAELENS_DIR = "saelens";
     public static final String METRICS_FILE = "metrics.jsonl";
+    public static final String RUN_FILE = "run.json";
+    public static final String SWEEP_FILE = "sweep.json";
+    public static final String CHECKPOINTS_DIR = Checkpoint.DIR;
 
-    private final TrainConfig config;
+    private final List<TrainConfig> configs;
+    private final List<String> names;
     private final TrainListener listener;
 
     public Trainer(TrainConfig config, TrainListener listener) {
-        this.config = config;
+        this(List.of(config), listener);
+    }
+
+    /**
+     * Several SAEs trained in one pass over the data. They must agree on the settings of the shared data stream and
+     * loop: batch size, tokens, seed, held-out rows, buffer, bad-row policy, device, threads, outlier limit,
+     * normalization, logging and checkpoint cadence.
+     */
+    public Trainer(List<TrainConfig> configs, TrainListener listener) {
+        if (configs.isEmpty()) {
+            throw new SaeException("nothing to train: no configuration");
+        }
+        TrainConfig a = configs.get(0);
+        for (TrainConfig c : configs) {
+            if (c.batchSize() != a.batchSize() || c.tokens() != a.tokens() || c.seed() != a.seed() || c.evalRows() != a.evalRows()
+                    || c.bufferBytes() != a.bufferBytes() || c.badRows() != a.badRows() || c.device() != a.device()
+                    || c.threads() != a.threads() || c.maxNormRatio() != a.maxNormRatio()
+                    || c.normalizeActivations() != a.normalizeActivations() || c.logEvery() != a.logEvery()
+                    || c.checkpointEvery() != a.checkpointEvery() || c.keepCheckpoints() != a.keepCheckpoints()) {
+                throw new SaeException("the SAEs of a sweep must share batch size, tokens, seed, eval rows, buffer, bad-row policy, "
+                        + "device, threads, norm settings, log and checkpoint cadence");
+            }
+        }
+        this.configs = List.copyOf(configs);
+        this.names = memberNames(configs);
         this.listener = listener == null ? new TrainListener() { } : listener;
     }
 
     /**
-     * @param outDir run directory (created), or null to write nothing
-     * @param truth  ground-truth dictionary [features, dIn] for recovery metrics, or null
+     * Names of the SAEs of a sweep, used as their subdirectories: architecture, size and k, plus whichever of lr,
+     * l1/l0 coefficient and k-start differ between them. A single SAE has the empty name (it writes into DIR itself).
+     */
+    public static List<String> memberNames(List<TrainConfig> configs) {
+        if (configs.size() == 1) {
+            return List.of("");
+        }
+        boolean lr = configs.stream().map(TrainConfig::lr).distinct().count() > 1;
+        boolean l1 = configs.stream().map(TrainConfig::l1Coef).distinct().count() > 1;
+        boolean l0 = configs.stream().map(TrainConfig::l0Coef).distinct().count() > 1;
+        boolean kStart = configs.stream().map(TrainConfig::kStart).distinct().count() > 1;
+        List<String> out = new ArrayList<>();
+        Set<String> seen = new HashSet<>();
+        for (TrainConfig c : configs) {
+            StringBuilder s = new StringBuilder(c.architecture().cliName()).append("-n").append(c.numLatents());
+            if (c.k() > 0) {
+                s.append("-k").append(c.k());
+            }
+            if (lr) {
+                s.append("-lr").append(Double.isNaN(c.lr()) ? "auto" : shortNumber(c.lr()));
+            }
+            if (l1) {
+                s.append("-l1c").append(shortNumber(c.l1Coef()));
+            }
+            if (l0) {
+                s.append("-l0c").append(Double.isNaN(c.l0Coef()) ? "auto" : shortNumber(c.l0Coef()));
+            }
+            if (kStart) {
+                s.append("-ks").append(c.kStart());
+            }
+            String name = s.toString();
+            for (int i = 2; !seen.add(name); i++) {
+                name = s + "-" + i;
+            }
+            out.add(name);
+        }
+        return out;
+    }
+
+    private static String shortNumber(double v) {
+        return String.format(Locale.ROOT, "%.3g", v).replace("e-0", "e-").replace("e+0", "e");
+    }
+
+    /** Names of this trainer's SAEs (see {@link #memberNames}). */
+    public List<String> names() {
+        return names;
+    }
+
+    /** Where a SAE of a run writes its files. */
+    public static Path memberDir(Path outDir, String name) {
+        return name.isEmpty() ? outDir : outDir.resolve(name);
+    }
+
+    /**
+     * Trains the first (or only) SAE.
+     *
+     * @param outDir   run directory (created), or null to write nothing
+     * @param truth    ground-truth dictionary [features, dIn] for recovery metrics, or null
      * @param metadata provenance stored in the export (model_name, hook_name, dataset_path...)
      */
     public TrainResult train(ActivationSource source, Path outDir, FloatMatrix truth, Map<String, Object> metadata) {
+        return trainAll(source, outDir, truth, metadata).get(0);
+    }
+
+    /** Trains every SAE in one pass over the data; results in configuration order. */
+    public List<TrainResult> trainAll(ActivationSource source, Path outDir, FloatMatrix truth, Map<String, Object> metadata) {
+        return run(source, outDir, truth, metadata, null);
+    }
+
+    /**
+     * Continues the run in {@code outDir} from its newest checkpoint, exactly: the weights, optimiser state, dead-latent
+     * counters, thresholds and data position are restored (the batches already used are replayed from the seed), so
+     * the result is bit-identical to an uninterrupted run with the same configuration on the same backend and thread
+     * count. The configurations must be those the run was started with.
+     */
+    public List<TrainResult> resume(ActivationSource source, Path outDir, FloatMatrix truth, Map<String, Object> metadata) {
+        Path latest = Checkpoint.latest(outDir);
+        if (latest == null) {
+            throw new SaeException(outDir + ": no checkpoint to resume from (expected " + outDir.resolve(Checkpoint.DIR) + "/step-N/)");
+        }
+        return run(source, outDir, truth, metadata, Checkpoint.read(latest));
+    }
+
+    private List<TrainResult> run(ActivationSource source, Path outDir, FloatMatrix truth, Map<String, Object> metadata,
+                                  Checkpoint.Loaded resume) {
+        TrainConfig shared = configs.get(0);
         int dIn = source.dIn();
         if (truth != null && truth.cols() != dIn) {
             throw new SaeException("--truth has width " + truth.cols() + " but the data has d_in " + dIn);
         }
-        long evalRows = config.evalRows() >= 0 ? config.evalRows() : HeldOutSplit.defaultEvalRows(source.numRows());
-        HeldOutSplit split = HeldOutSplit.create(source.numRows(), evalRows, config.seed());
-        if (split.trainRows() < config.batchSize()) {
-            throw new SaeException(source.path() + ": " + split.trainRows() + " training rows is fewer than one batch (--batch-size "
-                    + config.batchSize() + ")");
+        if (resume != null) {
+            checkResumable(resume, source);
         }
-        long bufferBytes = config.bufferBytes() > 0 ? config.bufferBytes() : BatchStream.defaultBufferBytes(dIn);
+        long evalRows = shared.evalRows() >= 0 ? shared.evalRows() : HeldOutSplit.defaultEvalRows(source.numRows());
+        HeldOutSplit split = HeldOutSplit.create(source.numRows(), evalRows, shared.seed());
+        if (split.trainRows() < shared.batchSize()) {
+            throw new SaeException(source.path() + ": " + split.trainRows() + " training rows is fewer than one batch (--batch-size "
+                    + shared.batchSize() + ")");
+        }
+        long bufferBytes = shared.bufferBytes() > 0 ? shared.bufferBytes() : BatchStream.defaultBufferBytes(dIn);
         Map<String, Object> meta = new TreeMap<>(metadata == null ? Map.of() : metadata);
         meta.putIfAbsent("dataset_path", source.path().toString());
-        SaeConfig saeConfig = new SaeConfig(Architecture.TOPK, dIn, config.numLatents(), config.k(), true, meta);
 
         double maxNorm = Double.POSITIVE_INFINITY;
         float scale = 1f;
-        if (config.maxNormRatio() > 0 || config.normalizeActivations()) {
+        if (resume != null) {
+            maxNorm = resume.run().maxNorm();
+            scale = resume.run().scale();
+        } else if (shared.maxNormRatio() > 0 || shared.normalizeActivations()) {
             NormStats norms = NormStats.sample(source, NormStats.DEFAULT_SAMPLE);
-            if (config.maxNormRatio() > 0) {
-                maxNorm = config.maxNormRatio() * norms.medianNorm();
+            if (shared.maxNormRatio() > 0) {
+                maxNorm = shared.maxNormRatio() * norms.medianNorm();
                 listener.onInfo(String.format("--max-norm-ratio %s: dropping rows with norm above %.4g (%s x median %.4g); %d of %d sampled"
-                        + " rows are above", config.maxNormRatio(), maxNorm, config.maxNormRatio(), norms.medianNorm(),
+                        + " rows are above", shared.maxNormRatio(), maxNorm, shared.maxNormRatio(), norms.medianNorm(),
                         norms.countAbove(maxNorm), norms.rows()));
             }
-            if (config.normalizeActivations()) {
+            if (shared.normalizeActivations()) {
                 scale = (float) norms.scaleToDIn(dIn, maxNorm);
                 listener.onInfo(String.format("normalizing activations: rows x %.6g (mean squared norm %.4g -> d_in %d); folded into"
                         + " the exported weights", scale, norms.meanSquaredNorm(), dIn));
             }
         }
 
-        try (Kernels kernels = KernelsFactory.create(config.device(), config.threads())) {
+        // No CUDA kernels exist for the other architectures: "auto" means the CPU for them.
+        boolean allTopK = configs.stream().allMatch(c -> c.architecture() == Architecture.TOPK);
+        Device device = shared.device() == Device.AUTO && !allTopK ? Device.CPU : shared.device();
+        try (Kernels kernels = KernelsFactory.create(device, shared.threads())) {
             String backend = kernels.name() + (kernels instanceof CpuKernels c ? "/" + c.gemmName() : "");
-            long steps = config.steps();
-            // the stream, optimizer state and step buffers are released before evaluation needs its own memory
-            Trained trained = runSteps(kernels, backend, source, split, saeConfig,
-                    new BatchStream.Options(bufferBytes, config.badRows(), maxNorm, scale), outDir);
-            SparseAutoencoder sae = trained.sae();
-            double trainSeconds = trained.seconds();
-            listener.onTrainingDone(steps, trainSeconds);
-            if (trained.badRows() > 0) {
-                listener.onInfo("skipped " + trained.badRows() + " training rows holding NaN or infinity");
+            long steps = shared.steps();
+            Loop loop = runSteps(kernels, backend, source, split, new BatchStream.Options(bufferBytes, shared.badRows(), maxNorm, scale),
+                    outDir, meta, resume);
+            listener.onTrainingDone(steps, loop.seconds());
+            if (loop.badRows() > 0) {
+                listener.onInfo("skipped " + loop.badRows() + " training rows holding NaN or infinity");
             }
-            if (trained.normDropped() > 0) {
-                listener.onInfo("dropped " + trained.normDropped() + " training rows with norm above the --max-norm-ratio limit");
+            if (loop.normDropped() > 0) {
+                listener.onInfo("dropped " + loop.normDropped() + " training rows with norm above the --max-norm-ratio limit");
             }
-            if (scale != 1f) {
-                foldActivationScale(sae, scale);
-            }
-
             Evaluator evaluator = new Evaluator(kernels, maxNorm);
-            EvalMetrics eval = split.evalRows() > 0 ? evaluator.evaluate(sae, source, split) : evaluator.evaluateAll(sae, source, 50_000);
-            double mmcs = Double.NaN;
-            double recovered = Double.NaN;
-            if (truth != null) {
-                double[] rec = evaluator.recovery(sae, truth);
-                mmcs = rec[0];
-                recovered = rec[1];
+            List<TrainResult> results = new ArrayList<>();
+            for (int i = 0; i < configs.size(); i++) {
+                SparseAutoencoder sae = loop.saes().get(i);
+                if (scale != 1f) {
+                    foldActivationScale(sae, scale);
+                }
+                EvalMetrics eval = split.evalRows() > 0 ? evaluator.evaluate(sae, source, split) : evaluator.evaluateAll(sae, source, 50_000);
+                double mmcs = Double.NaN;
+                double recovered = Double.NaN;
+                if (truth != null) {
+                    double[] rec = evaluator.recovery(sae, truth);
+                    mmcs = rec[0];
+                    recovered = rec[1];
+                }
+                TrainResult result = new TrainResult(sae, eval, steps * shared.batchSize(), steps, loop.seconds(), mmcs, recovered,
+                        loop.badRows(), backend, loop.normDropped(), scale);
+                results.add(result);
+                if (outDir != null) {
+                    Path dir = memberDir(outDir, names.get(i));
+                    SaeLensFormat.write(sae, dir.resolve(SAELENS_DIR), eval.log10Density());
+                    writeRunInfo(dir, configs.get(i), dIn, result);
+                }
             }
-            TrainResult result = new TrainResult(sae, eval, steps * config.batchSize(), steps, trainSeconds, mmcs, recovered,
-                    trained.badRows(), backend, trained.normDropped(), scale);
-            if (outDir != null) {
-                SaeLensFormat.write(sae, outDir.resolve(SAELENS_DIR), eval.log10Density());
-                writeRunInfo(outDir, result);
+            if (outDir != null && configs.size() > 1) {
+                writeSweepSummary(outDir, results);
             }
-            return result;
+            return results;
         }
     }
 
-    /** What the training loop hands back. */
-    private record Trained(SparseAutoencoder sae, double seconds, long badRows, long normDropped) {
+    private void checkResumable(Checkpoint.Loaded cp, ActivationSource source) {
+        Path file = cp.dir().resolve(Checkpoint.STATE);
+        if (cp.run().dIn() != source.dIn() || cp.run().sourceRows() != source.numRows()) {
+            throw new SaeException(file + ": the checkpoint was taken on data of " + cp.run().sourceRows() + " rows x " + cp.run().dIn()
+                    + ", but " + source.path() + " has " + source.numRows() + " x " + source.dIn());
+        }
+        if (cp.members().size() != configs.size()) {
+            throw new SaeException(file + ": the checkpoint holds " + cp.members().size() + " SAEs, the configuration " + configs.size());
+        }
+        for (int i = 0; i < configs.size(); i++) {
+            TrainConfig saved = TrainConfig.fromJson(cp.members().get(i).path("config"));
+            if (!saved.equals(configs.get(i)) || !cp.members().get(i).path("name").asText().equals(names.get(i))) {
+                throw new SaeException(file + ": the configuration of " + (names.get(i).isEmpty() ? "the SAE" : names.get(i))
+                        + " differs from the one the run was started with; resume with the run's own config.json");
+            }
+        }
+        if (cp.run().step() > configs.get(0).steps()) {
+            throw new SaeException(file + ": checkpoint step " + cp.run().step() + " is beyond the run's " + configs.get(0).steps() + " steps");
+        }
     }
 
-    private Trained runSteps(Kernels kernels, String backend, ActivationSource source, HeldOutSplit split, SaeConfig saeConfig,
-                             BatchStream.Options options, Path outDir) {
-        int dIn = source.dIn();
-        long steps = config.steps();
-        try (BatchStream stream = new BatchStream(source, split, config.seed(), options)) {
-            listener.onStart(steps, steps * config.batchSize(), String.format(
-                    "%s: %d rows x %d (%s), %d held out; TopK %d latents, k=%d, batch %d, %d steps, lr %.3g, backend %s",
-                    source.path().getFileName(), source.numRows(), dIn, source.dtype(), split.evalRows(), config.numLatents(),
-                    config.k(), config.batchSize(), steps, config.effectiveLr(), backend));
-            FloatMatrix batch = new FloatMatrix(config.batchSize(), dIn);
-            stream.next(batch);
-            SparseAutoencoder sae = Initializer.init(saeConfig, batch, config.seed());
-            TopKObjective objective = new TopKObjective(config.batchSize(), dIn, config.numLatents(), config.k(),
-                    config.effectiveKAux(dIn), config.auxKCoef());
-            Gradients grads = new Gradients(config.numLatents(), dIn);
-            AdamOptimizer adam = new AdamOptimizer(config.numLatents(), dIn);
-            DeadLatentTracker dead = new DeadLatentTracker(config.numLatents(), config.deadAfter());
-            LrSchedule schedule = new LrSchedule(config.effectiveLr(), config.effectiveWarmupSteps(), steps);
-            int logEvery = config.effectiveLogEvery();
+    /** What the training loop hands back; the members' optimiser state is released with it. */
+    private record Loop(List<SparseAutoencoder> saes, double seconds, long badRows, long normDropped) {
+    }
 
-            BufferedWriter metricsOut = openMetrics(outDir);
+    private Loop runSteps(Kernels kernels, String backend, ActivationSource source, HeldOutSplit split, BatchStream.Options options,
+                          Path outDir, Map<String, Object> meta, Checkpoint.Loaded resume) {
+        TrainConfig shared = configs.get(0);
+        int dIn = source.dIn();
+        int b = shared.batchSize();
+        long steps = shared.steps();
+        List<Member> members = new ArrayList<>();
+        for (int i = 0; i < configs.size(); i++) {
+            members.add(new Member(names.get(i), configs.get(i), dIn));
+        }
+        try (BatchStream stream = new BatchStream(source, split, shared.seed(), options)) {
+            listener.onStart(steps, steps * b, describe(source, split, backend, resume));
+            FloatMatrix batch = new FloatMatrix(b, dIn);
+            long startStep = 0;
+            double secondsBefore = 0;
+            if (resume == null) {
+                stream.next(batch);
+                for (Member m : members) {
+                    m.init(kernels, batch, meta);
+                }
+            } else {
+                for (int i = 0; i < members.size(); i++) {
+                    Member m = members.get(i);
+                    Checkpoint.restore(resume, resume.members().get(i), m, Member.saeConfig(m.config, dIn, meta));
+                }
+                startStep = resume.run().step();
+                secondsBefore = resume.run().trainSeconds();
+                for (long s = 0; s < startStep; s++) {
+                    stream.next(batch);
+                }
+                if (stream.rowsServed() != resume.run().rowsServed()) {
+                    throw SaeException.internal("replayed " + stream.rowsServed() + " rows, the checkpoint recorded "
+                            + resume.run().rowsServed(), null);
+                }
+            }
+            List<BufferedWriter> metrics = openMetrics(outDir, members, startStep);
+            int logEvery = shared.effectiveLogEvery();
+            long every = shared.effectiveCheckpointEvery();
             long t0 = System.nanoTime();
             try {
-                for (long step = 0; step < steps; step++) {
-                    if (step > 0) {
+                for (long step = startStep; step < steps; step++) {
+                    if (step > startStep || resume != null) {
                         stream.next(batch);
                     }
-                    StepStats stats = objective.lossAndGradient(kernels, sae, batch, dead.deadIds(), dead.numDead(), grads);
-                    double lr = schedule.lrAt(step);
-                    adam.step(kernels, sae, grads, lr);
-                    dead.update(objective.codes(), config.batchSize());
-                    if (!Double.isFinite(stats.fvu())) {
-                        throw SaeException.internal("training diverged at step " + step + " (FVU " + stats.fvu()
-                                + "); lower --lr or check the data", null);
+                    for (Member m : members) {
+                        m.step(kernels, batch, step);
                     }
+                    long tokens = (step + 1) * b;
                     if ((step + 1) % logEvery == 0 || step == steps - 1) {
-                        long tokens = (step + 1) * config.batchSize();
                         double secs = (System.nanoTime() - t0) / 1e9;
-                        double rps = tokens / Math.max(secs, 1e-9);
-                        listener.onStep(step + 1, tokens, lr, stats, rps);
-                        writeMetrics(metricsOut, step + 1, tokens, lr, stats, dead, rps);
+                        double rps = (step + 1 - startStep) * (double) b / Math.max(secs, 1e-9);
+                        report(members, metrics, step + 1, tokens, rps);
+                    }
+                    boolean due = every > 0 && tokens / every > (tokens - b) / every;
+                    if (outDir != null && due && step + 1 < steps) {
+                        checkpoint(outDir, members, step + 1, stream, secondsBefore + (System.nanoTime() - t0) / 1e9, options, source);
                     }
                 }
             } finally {
-                closeQuietly(metricsOut);
+                metrics.forEach(Trainer::closeQuietly);
             }
-            return new Trained(sae, (System.nanoTime() - t0) / 1e9, stream.badRows(), stream.normDropped());
+            double seconds = secondsBefore + (System.nanoTime() - t0) / 1e9;
+            if (outDir != null && (resume == null || startStep < steps)) {
+                checkpoint(outDir, members, steps, stream, seconds, options, source);
+            }
+            List<SparseAutoencoder> saes = members.stream().map(m -> m.sae).toList();
+            return new Loop(saes, seconds, stream.badRows(), stream.normDropped());
+        }
+    }
+
+    private String describe(ActivationSource source, HeldOutSplit split, String backend, Checkpoint.Loaded resume) {
+        TrainConfig c = configs.get(0);
+        String what;
+        if (configs.size() == 1) {
+            what = String.format(Locale.ROOT, "%s %d latents%s, batch %d, %d steps, lr %.3g", c.architecture().cliName(), c.numLatents(),
+                    c.k() > 0 ? ", k=" + c.k() : "", c.batchSize(), c.steps(), c.effectiveLr());
+        } else {
+            what = String.format(Locale.ROOT, "sweep of %d SAEs (%s), batch %d, %d steps", configs.size(), String.join(", ", names),
+                    c.batchSize(), c.steps());
+        }
+        return String.format(Locale.ROOT, "%s: %d rows x %d (%s), %d held out; %s, backend %s%s", source.path().getFileName(),
+                source.numRows(), source.dIn(), source.dtype(), split.evalRows(), what, backend,
+                resume == null ? "" : "; resuming from " + resume.dir() + " (step " + resume.run().step() + ")");
+    }
+
+    private void checkpoint(Path outDir, List<Member> members, long step, BatchStream stream, double seconds, BatchStream.Options options,
+                            ActivationSource source) {
+        Checkpoint.RunState state = new Checkpoint.RunState(step, stream.rowsServed(), seconds, stream.badRows(), stream.normDropped(),
+                options.scale(), options.maxNorm(), source.numRows(), source.dIn());
+        Path dir = Checkpoint.write(outDir, state, members, configs.get(0).keepCheckpoints());
+        listener.onCheckpoint(step, dir);
+    }
+
+    private void report(List<Member> members, List<BufferedWriter> metrics, long step, long tokens, double rps) {
+        List<StepStats> stats = new ArrayList<>();
+        for (int i = 0; i < members.size(); i++) {
+            Member m = members.get(i);
+            stats.add(m.last);
+            writeMetrics(metrics.get(i), m, step, tokens, rps);
+        }
+        listener.onMembersStep(step, tokens, members.get(0).lastLr, names, stats, rps);
+    }
+
+    /**
+     * Opens each SAE's metrics.jsonl: new, or on resume cut back to the lines up to the checkpoint's step and appended
+     * to (so a resumed run's log reads as an uninterrupted one's).
+     */
+    private List<BufferedWriter> openMetrics(Path outDir, List<Member> members, long startStep) {
+        List<BufferedWriter> out = new ArrayList<>();
+        for (Member m : members) {
+            if (outDir == null) {
+                out.add(null);
+                continue;
+            }
+            Path file = memberDir(outDir, m.name).resolve(METRICS_FILE);
+            try {
+                Files.createDirectories(file.getParent());
+                if (startStep > 0 && Files.exists(file)) {
+                    StringBuilder kept = new StringBuilder();
+                    for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
+                        JsonNode o;
+                        try {
+                            o = Json.mapper().readTree(line);
+                        } catch (IOException e) {
+                            break; // a line cut by the crash
+                        }
+                        if (o == null || o.path("step").asLong() > startStep) {
+                            break;
+                        }
+                        kept.append(line).append('\n');
+                    }
+                    AtomicFiles.writeString(file, kept.toString());
+                    out.add(Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.APPEND));
+                } else {
+                    out.add(Files.newBufferedWriter(file, StandardCharsets.UTF_8));
+                }
+            } catch (IOException e) {
+                out.forEach(Trainer::closeQuietly);
+                throw SaeException.internal(file + ": cannot write the metrics log (" + e.getMessage() + ")", e);
+            }
+        }
+        return out;
+    }
+
+    private static void writeMetrics(BufferedWriter out, Member m, long step, long tokens, double rps) {
+        if (out == null) {
+            return;
+        }
+        StepStats s = m.last;
+        ObjectNode o = Json.object();
+        o.put("step", step);
+        o.put("tokens", tokens);
+        o.put("lr", m.lastLr);
+        o.put("loss", s.loss());
+        o.put("fvu", s.fvu());
+        o.put("auxk", s.auxK());
+        o.put("sparsity_loss", s.sparsity());
+        o.put("l0", s.l0());
+        o.put("dead_fraction", m.dead.deadFraction());
+        if (m.config.kStart() > 0) {
+            o.put("k", m.config.kAt(step - 1));
+        }
+        double th = m.thresholdSummary();
+        if (!Double.isNaN(th)) {
+            o.put("threshold", th);
+        }
+        if (s.prefixFvu() != null) {
+            ArrayNode a = o.putArray("fvu_prefixes");
+            for (double f : s.prefixFvu()) {
+                a.add(f);
+            }
+        }
+        o.put("rows_per_sec", Math.round(rps * 10) / 10.0);
+        try {
+            out.write(Json.compact(o));
+            out.newLine();
+            out.flush();
+        } catch (IOException e) {
+            throw SaeException.internal("cannot write " + METRICS_FILE + " (" + e.getMessage() + ")", e);
         }
     }
 
     /**
      * Folds the activation scale s a model was trained with (on rows s·x) into its weights, so that it takes raw rows:
-     * {@code W_enc ← s·W_enc}, {@code W_dec ← W_dec / s}, {@code b_dec ← b_dec / s}; the codes are unchanged (SAELens
-     * {@code fold_activation_norm_scaling_factor}).
+     * {@code W_enc ← s·W_enc}, {@code W_dec ← W_dec / s}, {@code b_dec ← b_dec / s}; pre-activations and codes are
+     * unchanged, so thresholds stay (SAELens {@code fold_activation_norm_scaling_factor}).
      */
     static void foldActivationScale(SparseAutoencoder sae, float s) {
         float[] wEncT = sae.wEncT().data();
@@ -192,60 +479,29 @@ public final class Trainer {
         }
     }
 
-    private BufferedWriter openMetrics(Path outDir) {
-        if (outDir == null) {
-            return null;
-        }
-        try {
-            Files.createDirectories(outDir);
-            return Files.newBufferedWriter(outDir.resolve(METRICS_FILE), StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            throw SaeException.internal(outDir + ": cannot create the run directory (" + e.getMessage() + ")", e);
-        }
-    }
-
-    private void writeMetrics(BufferedWriter out, long step, long tokens, double lr, StepStats s, DeadLatentTracker dead,
-                              double rps) {
-        if (out == null) {
-            return;
-        }
-        ObjectNode o = Json.object();
-        o.put("step", step);
-        o.put("tokens", tokens);
-        o.put("lr", lr);
-        o.put("fvu", s.fvu());
-        o.put("auxk", s.auxK());
-        o.put("l0", s.l0());
-        o.put("dead_fraction", dead.deadFraction());
-        o.put("rows_per_sec", Math.round(rps * 10) / 10.0);
-        try {
-            out.write(Json.compact(o));
-            out.newLine();
-            out.flush();
-        } catch (IOException e) {
-            throw SaeException.internal("cannot write " + METRICS_FILE + " (" + e.getMessage() + ")", e);
-        }
-    }
-
-    private void writeRunInfo(Path outDir, TrainResult result) {
+    private static void writeRunInfo(Path dir, TrainConfig config, int dIn, TrainResult result) {
         ObjectNode info = Json.object();
-        ObjectNode cfg = info.putObject("config");
-        cfg.put("architecture", "topk");
-        cfg.put("num_latents", config.numLatents());
-        cfg.put("k", config.k());
-        cfg.put("batch_size", config.batchSize());
-        cfg.put("tokens", config.tokens());
-        cfg.put("seed", config.seed());
-        cfg.put("lr", config.effectiveLr());
-        cfg.put("warmup_steps", config.effectiveWarmupSteps());
-        cfg.put("dead_after", config.deadAfter());
-        cfg.put("auxk_coef", config.auxKCoef());
-        cfg.put("device", config.device().cliName());
-        cfg.put("threads", config.threads());
-        cfg.put("max_norm_ratio", config.maxNormRatio());
-        cfg.put("normalize_activations", config.normalizeActivations());
+        ObjectNode cfg = config.toJson();
+        cfg.put("d_in", dIn);
+        info.set("config", cfg);
         info.set("metrics", result.toJson());
-        org.saeforge.core.io.AtomicFiles.writeString(outDir.resolve("run.json"), Json.pretty(info) + "\n");
+        AtomicFiles.writeString(dir.resolve(RUN_FILE), Json.pretty(info) + "\n");
+    }
+
+    private void writeSweepSummary(Path outDir, List<TrainResult> results) {
+        ObjectNode o = Json.object();
+        ArrayNode a = o.putArray("saes");
+        for (int i = 0; i < results.size(); i++) {
+            ObjectNode e = a.addObject();
+            e.put("name", names.get(i));
+            e.put("dir", names.get(i));
+            e.put("architecture", configs.get(i).architecture().cliName());
+            e.put("num_latents", configs.get(i).numLatents());
+            e.put("k", configs.get(i).k());
+            e.put("lr", configs.get(i).effectiveLr());
+            e.set("metrics", results.get(i).toJson());
+        }
+        AtomicFiles.writeString(outDir.resolve(SWEEP_FILE), Json.pretty(o) + "\n");
     }
 
     private static void closeQuietly(BufferedWriter w) {

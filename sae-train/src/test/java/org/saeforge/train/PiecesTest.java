@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Arrays;
 import org.junit.jupiter.api.Test;
+import org.saeforge.core.model.Architecture;
 import org.saeforge.core.model.SaeConfig;
 import org.saeforge.core.model.SparseAutoencoder;
 import org.saeforge.core.tensor.FloatMatrix;
@@ -25,7 +26,61 @@ class PiecesTest {
         assertEquals(1e-5, s.lrAt(109), 1e-12);
         assertEquals(1000, TrainConfig.defaults(64, 4).withTokens(4096L * 100_000).effectiveWarmupSteps());
         assertEquals(36, TrainConfig.defaults(4096, 16).withTokens(3_000_000).effectiveWarmupSteps());
-        assertEquals(4e-4, TrainConfig.defaults(4096, 16).effectiveLr(), 1e-12);
+    }
+
+    @Test
+    void schedulesDecayToTheirFinalFraction() {
+        LrSchedule cos = new LrSchedule(1e-3, 10, 10, 110, LrSchedule.Shape.COSINE, 0.1);
+        assertEquals(1e-3, cos.lrAt(10), 1e-12);
+        assertEquals(1e-3 * (0.1 + 0.9 * 0.5), cos.lrAt(60), 1e-12, "halfway: the cosine is at its midpoint");
+        assertEquals(1e-4, cos.lrAt(110), 1e-12);
+        LrSchedule lin = new LrSchedule(1e-3, 10, 60, 110, LrSchedule.Shape.LINEAR, 0.2);
+        assertEquals(1e-3, lin.lrAt(60), 1e-12, "constant until the decay starts");
+        assertEquals(1e-3 * 0.6, lin.lrAt(85), 1e-12);
+        LrSchedule constant = new LrSchedule(1e-3, 10, 10, 110, LrSchedule.Shape.CONSTANT, 0);
+        assertEquals(1e-3, constant.lrAt(109), 1e-12);
+        TrainConfig c = TrainConfig.defaults(4096, 16).toBuilder().tokens(4096L * 1000).lrDecayStart(0.5).lrFinal(0.1)
+                .lrSchedule(LrSchedule.Shape.COSINE).build();
+        assertEquals(c.effectiveLr(), c.schedule().lrAt(500), 1e-15);
+        assertEquals(0.1 * c.effectiveLr(), c.schedule().lrAt(1000), 1e-15);
+    }
+
+    @Test
+    void defaultsScaleWithTheBudget() {
+        // sparsify's rate for long runs, up to 16x higher for short ones
+        assertEquals(4e-4, TrainConfig.autoLr(Architecture.TOPK, 4096, 244_140), 1e-12, "1B rows");
+        assertEquals(4e-4 * Math.sqrt(20_000.0 / 732), TrainConfig.defaults(4096, 16).withTokens(3_000_000).effectiveLr(), 1e-12);
+        assertEquals(4e-4 * 16, TrainConfig.autoLr(Architecture.TOPK, 4096, 10), 1e-12);
+        assertEquals(2 * TrainConfig.autoLr(Architecture.TOPK, 4096, 732), TrainConfig.autoLr(Architecture.JUMPRELU, 4096, 732), 1e-15);
+        assertEquals(100_000, TrainConfig.defaults(4096, 16).withTokens(1_000_000).effectiveDeadAfter(), 4096);
+        assertEquals(10_000_000, TrainConfig.defaults(4096, 16).withTokens(1_000_000_000).effectiveDeadAfter());
+        assertEquals(7, TrainConfig.defaults(4096, 16).withDeadAfter(7).effectiveDeadAfter());
+    }
+
+    @Test
+    void kAnnealsAndSparsityWarmsUp() {
+        TrainConfig c = TrainConfig.defaults(256, 8).toBuilder().tokens(4096L * 100).kStart(32).kAnneal(0.2).sparsityWarmup(0.1).build();
+        assertEquals(32, c.kAt(0));
+        assertEquals(20, c.kAt(10));
+        assertEquals(8, c.kAt(20));
+        assertEquals(8, c.kAt(99));
+        assertEquals(32, c.maxK());
+        assertEquals(0.1, c.sparsityScaleAt(0), 1e-12);
+        assertEquals(1.0, c.sparsityScaleAt(9), 1e-12);
+        assertEquals(1.0, c.sparsityScaleAt(50), 1e-12);
+        assertArrayEquals(new int[] {16, 32, 64, 128, 256},
+                TrainConfig.defaults(Architecture.MATRYOSHKA, 256, 8).effectivePrefixes());
+        assertArrayEquals(new int[] {50, 256},
+                TrainConfig.defaults(Architecture.MATRYOSHKA, 256, 8).toBuilder().prefixes(java.util.List.of(50)).build().effectivePrefixes());
+    }
+
+    @Test
+    void configJsonRoundTrips() {
+        TrainConfig c = TrainConfig.defaults(Architecture.JUMPRELU, 512, 12).toBuilder().tokens(1 << 20).lr(2e-3).bandwidth(0.1)
+                .threads(3).checkpointEvery(1 << 16).build();
+        assertEquals(c, TrainConfig.fromJson(c.toJson()));
+        TrainConfig m = TrainConfig.defaults(Architecture.MATRYOSHKA, 512, 12).toBuilder().prefixes(java.util.List.of(64, 128)).build();
+        assertEquals(m, TrainConfig.fromJson(m.toJson()));
     }
 
     @Test

@@ -32,6 +32,18 @@ public interface Kernels extends AutoCloseable {
      */
     void encode(FloatMatrix x, SparseAutoencoder sae, SparseCodes out, AuxSelection aux);
 
+    /**
+     * BatchTopK encoder forward (training): the {@code kTotal} largest positive ReLU'd pre-activations
+     * {@code (x - bDec) · wEncT^T + bEnc} over the whole batch (fewer when fewer are positive; ties to the lower row,
+     * then the lower latent), written as variable-length rows in ascending latent order. The SAE's threshold is not
+     * used. The default composes {@link #encode} calls (see {@link BatchTopK}); it is exact.
+     *
+     * @param aux when not null, also the per-row AuxK selection among dead latents, as in {@link #encode}
+     */
+    default void encodeBatchTopK(FloatMatrix x, SparseAutoencoder sae, int kTotal, SparseCodes out, AuxSelection aux) {
+        BatchTopK.select(this, x, sae, kTotal, out, aux);
+    }
+
     /** {@code out[r] = Σ_p values[p] · w[indices[p]] (+ bias)} over the entries p of row r; bias may be null. */
     void decode(SparseCodes codes, FloatMatrix w, float[] bias, FloatMatrix out);
 

@@ -12,7 +12,12 @@ public enum Architecture {
     /** pre * (pre > threshold) with a learned per-latent threshold. */
     JUMPRELU("jumprelu", "jumprelu"),
     /** relu(pre), trained with an L1 penalty (SAELens "standard"). */
-    RELU("relu", "standard");
+    RELU("relu", "standard"),
+    /**
+     * BatchTopK trained so that nested prefixes of the latents each reconstruct the input (Matryoshka SAE); like
+     * BatchTopK, a per-latent threshold at inference (saved as jumprelu).
+     */
+    MATRYOSHKA("matryoshka", "jumprelu");
 
     private final String cliName;
     private final String saeLensName;
@@ -39,7 +44,12 @@ public enum Architecture {
 
     /** True when inference uses a per-latent threshold. */
     public boolean usesThreshold() {
-        return this == JUMPRELU || this == BATCH_TOPK;
+        return this == JUMPRELU || this == BATCH_TOPK || this == MATRYOSHKA;
+    }
+
+    /** True when training selects the top k x batch pre-activations over the whole batch. */
+    public boolean batchSelection() {
+        return this == BATCH_TOPK || this == MATRYOSHKA;
     }
 
     public static Architecture fromCliName(String name) {
@@ -48,7 +58,7 @@ public enum Architecture {
                 return a;
             }
         }
-        throw new SaeException("unknown architecture '" + name + "' (expected topk, batchtopk, jumprelu or relu)");
+        throw new SaeException("unknown architecture '" + name + "' (expected topk, batchtopk, jumprelu, relu or matryoshka)");
     }
 
     /** The architecture a SAELens cfg.json names (jumprelu covers saved BatchTopK SAEs too). */

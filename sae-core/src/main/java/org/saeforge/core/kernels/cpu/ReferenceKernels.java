@@ -118,6 +118,53 @@ public final class ReferenceKernels implements Kernels {
         }
     }
 
+    /** Every positive pre-activation of the batch computed in double, sorted, the first kTotal kept. */
+    @Override
+    public void encodeBatchTopK(FloatMatrix x, SparseAutoencoder sae, int kTotal, SparseCodes out, AuxSelection aux) {
+        x.requireCols(sae.dIn(), "encodeBatchTopK input x");
+        if (kTotal < 1 || out.numLatents() != sae.numLatents()) {
+            throw new IllegalArgumentException("encodeBatchTopK: kTotal " + kTotal + ", output latents " + out.numLatents()
+                    + ", SAE latents " + sae.numLatents());
+        }
+        int rows = x.rows();
+        int n = sae.numLatents();
+        if (aux != null) {
+            aux.out().setFixedK(rows, aux.kAux());
+        }
+        int[] dead = aux == null ? null : Arrays.copyOf(aux.deadIds(), aux.numDead());
+        java.util.List<double[]> entries = new java.util.ArrayList<>();
+        for (int r = 0; r < rows; r++) {
+            double[] pre = preActivations(x, r, sae);
+            for (int j = 0; j < n; j++) {
+                if (pre[j] > 0) {
+                    entries.add(new double[] {pre[j], r, j});
+                }
+            }
+            if (aux != null) {
+                int ka = aux.kAux();
+                int[] top = topKIndices(pre, dead, ka);
+                for (int i = 0; i < ka; i++) {
+                    aux.out().indices()[r * ka + i] = top[i];
+                    aux.out().values()[r * ka + i] = (float) Math.max(0.0, pre[top[i]]);
+                }
+            }
+        }
+        entries.sort(Comparator.<double[]>comparingDouble(e -> -e[0]).thenComparingDouble(e -> e[1]).thenComparingDouble(e -> e[2]));
+        java.util.List<double[]> kept = new java.util.ArrayList<>(entries.subList(0, Math.min(kTotal, entries.size())));
+        kept.sort(Comparator.<double[]>comparingDouble(e -> e[1]).thenComparingDouble(e -> e[2]));
+        out.reset(rows);
+        out.ensureCapacity(kept.size());
+        int p = 0;
+        for (int r = 0; r < rows; r++) {
+            while (p < kept.size() && kept.get(p)[1] == r) {
+                out.indices()[p] = (int) kept.get(p)[2];
+                out.values()[p] = (float) kept.get(p)[0];
+                p++;
+            }
+            out.setRowEnd(r, p);
+        }
+    }
+
     @Override
     public void decode(SparseCodes codes, FloatMatrix w, float[] bias, FloatMatrix out) {
         Shapes.checkDecode(codes, w, bias, out);

@@ -1,0 +1,190 @@
+package org.saeforge.train;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.File;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.saeforge.core.SaeException;
+import org.saeforge.core.data.ActivationSource;
+import org.saeforge.core.data.ActivationSources;
+import org.saeforge.core.kernels.Device;
+import org.saeforge.core.model.Architecture;
+import org.saeforge.core.model.SparseAutoencoder;
+import org.saeforge.train.synth.SyntheticData;
+
+/**
+ * Exact resume: a run interrupted after a checkpoint and resumed ends with bit-identical weights to an uninterrupted
+ * run with the same seed, for every architecture (with k annealing, sparsity warm-up, BatchTopK thresholds, JumpReLU
+ * log-thresholds, AuxK and the streaming shuffle buffer in play), for a sweep, and for a separate JVM killed with
+ * SIGKILL. Also: a sweep gives each SAE exactly what a single run would.
+ */
+class CheckpointResumeTest {
+    @TempDir
+    static Path tmp;
+    static Path data;
+
+    @BeforeAll
+    static void makeData() {
+        data = tmp.resolve("acts.npy");
+        new SyntheticData(24, 64, 3, 5).write(data, 12_000);
+    }
+
+    /**
+     * A short run that exercises every piece of state: streaming batches (the buffer holds a quarter of the data), a
+     * dead window short enough for AuxK, k annealing, and checkpoints every 3 steps.
+     */
+    static TrainConfig config(Architecture arch) {
+        TrainConfig.Builder b = new TrainConfig.Builder().architecture(arch).numLatents(96).k(arch == Architecture.RELU ? 0 : 3)
+                .batchSize(256).tokens(256 * 20).evalRows(1000).bufferBytes(3000L * 24 * 4).device(Device.CPU).threads(2)
+                .deadAfter(1024).checkpointEvery(3 * 256).keepCheckpoints(2).lr(3e-3).warmupSteps(2).logEvery(1)
+                .normalizeActivations(arch == Architecture.RELU || arch == Architecture.JUMPRELU);
+        if (arch.usesK() || arch.batchSelection()) {
+            b.kStart(8).kAnneal(0.3);
+        }
+        if (arch == Architecture.JUMPRELU) {
+            b.initThreshold(0.01);
+        }
+        return b.build();
+    }
+
+    /** Thrown by the listener to stop a run the way a crash would (after the state on disk was written). */
+    static final class Crash extends RuntimeException {
+        Crash() {
+            super("simulated crash");
+        }
+    }
+
+    static TrainListener crashAt(long crashStep) {
+        return new TrainListener() {
+            @Override
+            public void onMembersStep(long step, long tokens, double lr, List<String> names, List<StepStats> stats, double rps) {
+                if (step == crashStep) {
+                    throw new Crash();
+                }
+            }
+        };
+    }
+
+    static List<SparseAutoencoder> saes(List<TrainResult> results) {
+        return results.stream().map(TrainResult::sae).toList();
+    }
+
+    @ParameterizedTest
+    @EnumSource(Architecture.class)
+    void resumedRunEqualsUninterruptedRun(Architecture arch) throws Exception {
+        TrainConfig c = config(arch);
+        Path whole = tmp.resolve("whole-" + arch.cliName());
+        Path cut = tmp.resolve("cut-" + arch.cliName());
+        try (ActivationSource src = ActivationSources.open(data)) {
+            assertFalse(new org.saeforge.core.data.BatchStream(src, org.saeforge.core.data.HeldOutSplit.create(src.numRows(), 1000, 0), 0,
+                    org.saeforge.core.data.BatchStream.Options.of(c.bufferBytes(), c.badRows())).inMemory(), "streaming mode is tested");
+            SparseAutoencoder expected = new Trainer(c, null).train(src, whole, null, Map.of()).sae();
+            assertThrows(Crash.class, () -> new Trainer(c, crashAt(8)).train(src, cut, null, Map.of()));
+            assertEquals(List.of(3L, 6L), Checkpoint.stepsIn(cut.resolve(Checkpoint.DIR)), "the last two checkpoints are kept");
+            SparseAutoencoder resumed = new Trainer(c, null).resume(src, cut, null, Map.of()).get(0).sae();
+            assertTrue(expected.sameWeights(resumed), arch + ": resumed weights differ from the uninterrupted run's");
+        }
+        List<String> a = Files.readAllLines(whole.resolve(Trainer.METRICS_FILE));
+        List<String> b = Files.readAllLines(cut.resolve(Trainer.METRICS_FILE));
+        assertEquals(a.size(), b.size(), "the resumed metrics log has each step once");
+        for (int i = 0; i < a.size(); i++) {
+            assertEquals(a.get(i).replaceAll(",\"rows_per_sec\":[0-9.]+", ""), b.get(i).replaceAll(",\"rows_per_sec\":[0-9.]+", ""),
+                    "metrics line " + i);
+        }
+        assertEquals(List.of(18L, 20L), Checkpoint.stepsIn(cut.resolve(Checkpoint.DIR)), "periodic and final checkpoints");
+    }
+
+    @Test
+    void sweepGivesEachSaeWhatASingleRunWouldAndResumesExactly() {
+        List<TrainConfig> sweep = List.of(config(Architecture.TOPK), config(Architecture.BATCH_TOPK),
+                config(Architecture.TOPK).toBuilder().numLatents(48).build());
+        Path whole = tmp.resolve("sweep-whole");
+        Path cut = tmp.resolve("sweep-cut");
+        try (ActivationSource src = ActivationSources.open(data)) {
+            List<SparseAutoencoder> together = saes(new Trainer(sweep, null).trainAll(src, whole, null, Map.of()));
+            for (int i = 0; i < sweep.size(); i++) {
+                SparseAutoencoder alone = new Trainer(sweep.get(i), null).train(src, null, null, Map.of()).sae();
+                assertTrue(alone.sameWeights(together.get(i)), "SAE " + i + " of the sweep equals its single run");
+            }
+            assertThrows(Crash.class, () -> new Trainer(sweep, crashAt(5)).trainAll(src, cut, null, Map.of()));
+            List<SparseAutoencoder> resumed = saes(new Trainer(sweep, null).resume(src, cut, null, Map.of()));
+            for (int i = 0; i < sweep.size(); i++) {
+                assertTrue(together.get(i).sameWeights(resumed.get(i)), "SAE " + i + " after resume");
+            }
+        }
+        List<String> names = Trainer.memberNames(sweep);
+        assertEquals(List.of("topk-n96-k3", "batchtopk-n96-k3", "topk-n48-k3"), names);
+        for (String n : names) {
+            assertTrue(Files.isRegularFile(whole.resolve(n).resolve("saelens/cfg.json")), n);
+            assertTrue(Files.isRegularFile(whole.resolve(n).resolve(Trainer.METRICS_FILE)), n);
+        }
+        assertTrue(Files.isRegularFile(whole.resolve(Trainer.SWEEP_FILE)));
+    }
+
+    @Test
+    void resumeRefusesAnotherConfigurationOrNoCheckpoint() {
+        TrainConfig c = config(Architecture.TOPK);
+        Path cut = tmp.resolve("refuse");
+        try (ActivationSource src = ActivationSources.open(data)) {
+            SaeException none = assertThrows(SaeException.class, () -> new Trainer(c, null).resume(src, cut, null, Map.of()));
+            assertTrue(none.getMessage().contains("no checkpoint"), none.getMessage());
+            assertThrows(Crash.class, () -> new Trainer(c, crashAt(4)).train(src, cut, null, Map.of()));
+            SaeException other = assertThrows(SaeException.class,
+                    () -> new Trainer(c.withLr(1e-3), null).resume(src, cut, null, Map.of()));
+            assertTrue(other.getMessage().contains("differs"), other.getMessage());
+        }
+    }
+
+    /**
+     * The real thing: a training JVM killed with SIGKILL once a checkpoint exists, resumed here, ends bit-identical to
+     * an uninterrupted run.
+     */
+    @Test
+    void aKilledProcessResumesBitIdentically() throws Exception {
+        Path out = tmp.resolve("killed");
+        String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+        List<String> cmd = new ArrayList<>();
+        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        for (String arg : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
+            if (arg.startsWith("--add-modules") || arg.startsWith("--enable-native-access") || arg.startsWith("-Xmx")) {
+                cmd.add(arg);
+            }
+        }
+        cmd.addAll(List.of("-cp", cp, CheckpointChild.class.getName(), data.toString(), out.toString()));
+        Process child = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(tmp.resolve("child.log").toFile()).start();
+        try {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+            while (Checkpoint.latest(out) == null) {
+                assertTrue(child.isAlive(), "the child ended before its first checkpoint: " + Files.readString(tmp.resolve("child.log")));
+                assertTrue(System.nanoTime() < deadline, "no checkpoint within 120 s");
+                Thread.sleep(20);
+            }
+        } finally {
+            child.destroyForcibly();
+            child.waitFor();
+        }
+        assertTrue(Checkpoint.latest(out).getFileName().toString().startsWith("step-"));
+        assertFalse(Files.exists(out.resolve(Trainer.SAELENS_DIR)), "killed before the end of training");
+        TrainConfig c = CheckpointChild.config();
+        try (ActivationSource src = ActivationSources.open(data)) {
+            SparseAutoencoder resumed = new Trainer(c, null).resume(src, out, null, Map.of()).get(0).sae();
+            SparseAutoencoder expected = new Trainer(c, null).train(src, null, null, Map.of()).sae();
+            assertTrue(expected.sameWeights(resumed), "resumed after SIGKILL: weights differ from the uninterrupted run's");
+        }
+        assertTrue(new File(out.toFile(), Trainer.SAELENS_DIR).isDirectory());
+    }
+}
