@@ -43,9 +43,11 @@ public final class StepProfile {
             float[] v = new float[n * dIn];
             TopKObjective objective = new TopKObjective(batch, dIn, n, k, dIn / 2, 1.0 / 32);
             Gradients grads = new Gradients(n, dIn);
+            FloatMatrix pre = new FloatMatrix(batch, n);
             for (int rep = 0; rep < reps; rep++) {
                 int r = rep;
                 time(times, "encode(gemm+topk)", reps, r, () -> kernels.encode(x, sae, codes, null));
+                time(times, "matmulNT (gemm+copy out)", reps, r, () -> kernels.matmulNT(x, sae.wEncT(), pre));
                 time(times, "decode", reps, r, () -> kernels.decode(codes, sae.wDec(), sae.bDec(), xHat));
                 time(times, "gatherDots", reps, r, () -> kernels.gatherDots(codes, xHat, sae.wDec(), dv));
                 time(times, "scatterOuter(dec)", reps, r, () -> kernels.scatterOuter(codes, codes.values(), xHat, null, gw, null));

@@ -55,7 +55,7 @@ final class ConvertCommand implements Callable<Integer> {
                     out, dtype);
             long t0 = System.nanoTime();
             try (RowProgress progress = new RowProgress(io.err(), "convert", source.numRows())) {
-                ShardFolder.write(source, out, dtype, shardMb << 20, progress::stepTo);
+                ShardFolder.write(source, out, dtype, shardMb << 20, progress::onRows);
             }
             double secs = (System.nanoTime() - t0) / 1e9;
             try (ShardFolder written = ShardFolder.open(out)) {

@@ -42,7 +42,7 @@ final class InspectDataCommand implements Callable<Integer> {
         try (ActivationSource source = dataOptions.open()) {
             DataStats st;
             try (RowProgress progress = new RowProgress(io.err(), "inspect", maxRows > 0 ? Math.min(maxRows, source.numRows()) : source.numRows())) {
-                st = DataStats.compute(source, maxRows, progress::stepTo);
+                st = DataStats.compute(source, maxRows, progress::onRows);
             }
             ObjectNode o = toJson(source, st);
             if (json) {

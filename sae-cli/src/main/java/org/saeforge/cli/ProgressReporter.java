@@ -1,12 +1,7 @@
 package org.saeforge.cli;
 
 import java.io.PrintStream;
-import java.text.DecimalFormat;
-import java.time.temporal.ChronoUnit;
-import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 import org.saeforge.train.StepStats;
 import org.saeforge.train.TrainListener;
 
@@ -35,16 +30,7 @@ final class ProgressReporter implements TrainListener {
         this.totalSteps = steps;
         err.println(description);
         if (live) {
-            bar = new ProgressBarBuilder()
-                    .setTaskName("train")
-                    .setInitialMax(totalTokens)
-                    .setUnit(" rows", 1)
-                    .setStyle(ProgressBarStyle.ASCII)
-                    .setConsumer(new ConsoleProgressBarConsumer(err))
-                    .showSpeed(new DecimalFormat("#,##0"))
-                    .setSpeedUnit(ChronoUnit.SECONDS)
-                    .setUpdateIntervalMillis(500)
-                    .build();
+            bar = RowProgress.newBar(err, "train", totalTokens);
         }
         lastLine = System.nanoTime();
     }

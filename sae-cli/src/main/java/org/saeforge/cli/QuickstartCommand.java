@@ -16,6 +16,10 @@ import org.saeforge.train.EvalMetrics;
 import org.saeforge.train.Evaluator;
 import org.saeforge.train.TrainConfig;
 import org.saeforge.train.TrainResult;
+import org.saeforge.train.dictionary.DictionaryBuilder;
+import org.saeforge.train.dictionary.DictionaryConfig;
+import org.saeforge.train.dictionary.DictionaryResult;
+import org.saeforge.train.dictionary.DictionaryWriter;
 import org.saeforge.train.Trainer;
 import org.saeforge.train.synth.SyntheticData;
 import picocli.CommandLine.Command;
@@ -23,12 +27,13 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
- * {@code sae quickstart}: the whole path on a built-in example, in about a minute on two cores: synthetic activations
- * with a known dictionary, training, evaluation on a fresh test set, SAELens and sparsify exports, and a reload check.
+ * {@code sae quickstart}: the whole path on a built-in example, in well under two minutes on two cores: synthetic
+ * image/caption activations with a known dictionary, training, evaluation on a fresh test set, SAELens and sparsify
+ * exports, and a feature dictionary with its HTML browser.
  */
 @Command(name = "quickstart", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Run SAEForge end to end on a built-in synthetic example:",
-                "synth -> train -> eval -> export, then print the metrics and where the files are."})
+                "synth -> train -> eval -> export -> dictionary, then print the metrics and where the files are."})
 final class QuickstartCommand implements Callable<Integer> {
     static final int D_IN = 128;
     static final int FEATURES = 1024;
@@ -38,7 +43,7 @@ final class QuickstartCommand implements Callable<Integer> {
     static final int NUM_LATENTS = 2048;
     static final int K = 16;
     static final int BATCH = 2048;
-    static final long TOKENS = 1_200_000;
+    static final long TOKENS = 3_000_000;
     static final double LR = 2e-3;
 
     private final Io io;
@@ -56,6 +61,40 @@ final class QuickstartCommand implements Callable<Integer> {
     @Mixin
     DeviceOptions deviceOptions;
 
+    /**
+     * For latents whose decoder row matches a true feature (cosine above 0.9): how many the dictionary puts in that
+     * feature's modality class (image-only above an image energy share of 0.95, text-only below 0.05, else shared).
+     *
+     * @return {agreeing, matched}
+     */
+    static int[] modalityAgreement(SparseAutoencoder sae, FloatMatrix truth, SyntheticData synth, DictionaryResult dict) {
+        int agree = 0;
+        int matched = 0;
+        int d = sae.dIn();
+        for (int j = 0; j < sae.numLatents(); j++) {
+            double norm = Math.sqrt(org.saeforge.core.kernels.cpu.VectorMath.sumSquares(sae.wDec().data(), j * d, d));
+            int bestF = -1;
+            double best = 0.9;
+            for (int f = 0; f < truth.rows(); f++) {
+                double cos = org.saeforge.core.kernels.cpu.VectorMath.dot(sae.wDec().data(), j * d, truth.data(), f * d, d) / norm;
+                if (cos > best) {
+                    best = cos;
+                    bestF = f;
+                }
+            }
+            double share = dict.imageShare(j);
+            if (bestF < 0 || Double.isNaN(share)) {
+                continue;
+            }
+            matched++;
+            SyntheticData.Kind said = share > 0.95 ? SyntheticData.Kind.IMAGE : share < 0.05 ? SyntheticData.Kind.TEXT : SyntheticData.Kind.SHARED;
+            if (said == synth.kind(bestF)) {
+                agree++;
+            }
+        }
+        return new int[] {agree, matched};
+    }
+
     @Override
     public Integer call() {
         PrintStream err = io.err();
@@ -65,15 +104,15 @@ final class QuickstartCommand implements Callable<Integer> {
         Path truthFile = dataDir.resolve("truth.npy");
         Path run = out.resolve("run");
 
-        err.printf("[1/4] synth: %d + %d rows of width %d from %d known features (~%.0f active per row) -> %s%n",
-                TRAIN_ROWS, TEST_ROWS, D_IN, FEATURES, AVG_ACTIVE, dataDir);
+        err.printf("[1/5] synth: %d + %d image/caption rows of width %d from %d known features (image-only, text-only and shared;"
+                + " ~%.0f active per row) -> %s%n", TRAIN_ROWS, TEST_ROWS, D_IN, FEATURES, AVG_ACTIVE, dataDir);
         SyntheticData synth = new SyntheticData(D_IN, FEATURES, AVG_ACTIVE, seed);
-        synth.write(acts, TRAIN_ROWS, 0);
-        synth.write(test, TEST_ROWS, 1);
+        synth.writeMultimodal(acts, TRAIN_ROWS, 0);
+        synth.writeMultimodal(test, TEST_ROWS, 1);
         synth.writeTruth(truthFile);
         FloatMatrix truth = synth.truth();
 
-        err.printf("[2/4] train: TopK SAE, %d latents, k=%d, %d rows in batches of %d, lr %.0e -> %s%n",
+        err.printf("[2/5] train: TopK SAE, %d latents, k=%d, %d rows in batches of %d, lr %.0e -> %s%n",
                 NUM_LATENTS, K, TOKENS, BATCH, LR, run);
         TrainConfig config = TrainConfig.defaults(NUM_LATENTS, K).withBatchSize(BATCH).withTokens(TOKENS).withSeed(seed).withLr(LR)
                 .withDevice(deviceOptions.device(), deviceOptions.threads());
@@ -84,7 +123,7 @@ final class QuickstartCommand implements Callable<Integer> {
         }
 
         Path saelens = run.resolve(Trainer.SAELENS_DIR);
-        err.printf("[3/4] eval: reloading %s and evaluating on %d unseen test rows%n", saelens, TEST_ROWS);
+        err.printf("[3/5] eval: reloading %s and evaluating on %d unseen test rows%n", saelens, TEST_ROWS);
         SparseAutoencoder loaded = SparseAutoencoder.load(saelens);
         EvalMetrics testMetrics;
         try (ActivationSource source = ActivationSources.open(test);
@@ -93,8 +132,19 @@ final class QuickstartCommand implements Callable<Integer> {
         }
 
         Path sparsify = out.resolve("sparsify");
-        err.printf("[4/4] export: sparsify layout -> %s%n", sparsify);
+        err.printf("[4/5] export: sparsify layout -> %s%n", sparsify);
         SparsifyFormat.write(loaded, sparsify);
+
+        Path dictDir = out.resolve("dictionary");
+        err.printf("[5/5] dictionary: per-feature statistics, top examples, image/text scores and bridges on the test rows -> %s%n",
+                dictDir);
+        DictionaryResult dict;
+        try (ActivationSource source = ActivationSources.open(test);
+             Kernels kernels = KernelsFactory.create(deviceOptions.device(), deviceOptions.threads())) {
+            dict = new DictionaryBuilder(DictionaryConfig.defaults(), kernels, null).build(loaded, source, source.metadata(), null);
+        }
+        DictionaryWriter.write(dict, dictDir);
+        var crossModal = dict.summaryJson().path("cross_modal");
 
         err.println();
         err.printf("held-out FVU %.4f (variance unexplained), L0 %.1f, dead latents %.1f%%, %s rows/s on %s%n",
@@ -102,7 +152,17 @@ final class QuickstartCommand implements Callable<Integer> {
                 result.backend());
         err.printf("test-set FVU %.4f; ground truth: mean max cosine %.3f, %.1f%% of features recovered at cosine > 0.9%n",
                 testMetrics.fvu(), result.mmcs(), 100 * result.recovered());
+        if (!crossModal.isMissingNode()) {
+            err.printf("dictionary: %d image-only, %d text-only and %d shared features; shared features hold %.0f%% of the energy%n",
+                    crossModal.path("image_only").asInt(), crossModal.path("text_only").asInt(), crossModal.path("shared").asInt(),
+                    100 * crossModal.path("shared_energy_share").asDouble());
+            int[] agree = modalityAgreement(loaded, truth, synth, dict);
+            err.printf("modality check: of the %d features that match a true feature (cosine > 0.9), %d (%.0f%%) got the true"
+                    + " feature's modality (image-only, text-only or shared) right%n", agree[1], agree[0], 100.0 * agree[0] / Math.max(1, agree[1]));
+        }
         err.println("files:");
+        err.println("  " + dictDir.resolve("index.html").toAbsolutePath().toUri() + "  feature browser (open it in a browser)");
+        err.println("  " + dictDir + "/  dictionary.json, features.jsonl, sparsity.safetensors");
         err.println("  " + saelens + "/  SAELens v6 (cfg.json, sae_weights.safetensors, sparsity.safetensors)");
         err.println("  " + sparsify + "/  sparsify layout (cfg.json, sae.safetensors)");
         err.println("  " + run.resolve(Trainer.METRICS_FILE) + "  training curve, one JSON object per logged step");
@@ -111,6 +171,7 @@ final class QuickstartCommand implements Callable<Integer> {
 
         var json = result.toJson();
         json.put("test_fvu", testMetrics.fvu());
+        json.put("html", dictDir.resolve("index.html").toString());
         json.put("out", out.toString());
         io.out().println(Json.compact(json));
         return 0;

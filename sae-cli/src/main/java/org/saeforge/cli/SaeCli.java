@@ -10,8 +10,9 @@ import picocli.CommandLine.Command;
 /** The {@code sae} command. Every subcommand returns an exit code: 0 ok, 2 bad input, 1 internal error. */
 @Command(name = "sae", mixinStandardHelpOptions = true, versionProvider = SaeCli.Version.class,
         description = "SAEForge: train sparse autoencoders on cached model activations and export feature dictionaries.",
-        subcommands = {QuickstartCommand.class, TrainCommand.class, ResumeCommand.class, EvalCommand.class, SynthCommand.class,
-                ConvertCommand.class, InspectDataCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {QuickstartCommand.class, TrainCommand.class, ResumeCommand.class, EvalCommand.class, ExportCommand.class,
+                DictionaryCommand.class, EncodeCommand.class, SynthCommand.class, ConvertCommand.class, InspectDataCommand.class,
+                CommandLine.HelpCommand.class})
 public final class SaeCli implements Runnable {
 
     @CommandLine.Spec

@@ -40,18 +40,33 @@ final class SynthCommand implements Callable<Integer> {
     @Option(names = "--truth-out", required = true, paramLabel = "FILE", description = "Ground-truth dictionary .npy to write [F, D].")
     Path truthOut;
 
+    @Option(names = "--multimodal", description = {"Image/caption pairs: rows alternate image and text of one source; 40% of the features are",
+            "image-only, 40% text-only, 20% shared (firing on both rows of a pair). Writes the row metadata (source_id, modality,",
+            "position, label) to NAME.meta.csv beside --out."})
+    boolean multimodal;
+
     @Override
     public Integer call() {
         SyntheticData synth = new SyntheticData(dIn, numFeatures, avgActive, seed);
         long t0 = System.nanoTime();
-        SyntheticData.Summary s = synth.write(out, rows);
-        synth.writeTruth(truthOut);
         var json = Json.object();
-        json.put("rows", s.rows());
+        if (multimodal) {
+            SyntheticData.MultimodalSummary s = synth.writeMultimodal(out, rows, 0);
+            json.put("rows", s.rows());
+            json.put("avg_active_realized", Math.round(s.avgActiveRealized() * 1000) / 1000.0);
+            json.put("image_features", s.imageFeatures());
+            json.put("text_features", s.textFeatures());
+            json.put("shared_features", s.sharedFeatures());
+            json.put("metadata", org.saeforge.core.data.CsvMetadata.sidecarOf(out).toString());
+        } else {
+            SyntheticData.Summary s = synth.write(out, rows);
+            json.put("rows", s.rows());
+            json.put("avg_active_realized", Math.round(s.avgActiveRealized() * 1000) / 1000.0);
+            json.put("features_never_fired", s.featuresNeverFired());
+        }
+        synth.writeTruth(truthOut);
         json.put("d_in", dIn);
         json.put("num_features", numFeatures);
-        json.put("avg_active_realized", Math.round(s.avgActiveRealized() * 1000) / 1000.0);
-        json.put("features_never_fired", s.featuresNeverFired());
         json.put("seed", seed);
         json.put("out", out.toString());
         json.put("truth_out", truthOut.toString());

@@ -148,4 +148,43 @@ class PiecesTest {
         assertEquals(9, summary.avgActiveRealized(), 0.2);
         java.nio.file.Files.delete(f);
     }
+
+    @Test
+    void multimodalDataPairsImagesWithCaptionsAndWritesMetadata() throws Exception {
+        SyntheticData s = new SyntheticData(64, 50, 4, 5);
+        int[] kinds = new int[3];
+        for (int f = 0; f < 50; f++) {
+            kinds[s.kind(f).ordinal()]++;
+        }
+        assertArrayEquals(new int[] {20, 20, 10}, kinds);
+        java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("mm");
+        java.nio.file.Path f = dir.resolve("mm.npy");
+        SyntheticData.MultimodalSummary summary = s.writeMultimodal(f, 2000, 0);
+        assertEquals(4, summary.avgActiveRealized(), 0.4);
+        try (org.saeforge.core.data.ActivationSource src = org.saeforge.core.data.ActivationSources.open(f)) {
+            org.saeforge.core.data.RowMetadata meta = src.metadata();
+            assertTrue(meta != null && meta.hasModality() && meta.hasSourceId() && meta.hasLabel(), "sidecar read with the data");
+            for (long r = 0; r < 2000; r++) {
+                assertEquals(r % 2 == 0 ? org.saeforge.core.data.Modality.IMAGE : org.saeforge.core.data.Modality.TEXT, meta.modality(r));
+                assertEquals(r / 2, meta.sourceId(r));
+            }
+            // a text-only feature's direction varies far more across text rows than across image rows
+            int textFeature = java.util.stream.IntStream.range(0, 50).filter(j -> s.kind(j) == SyntheticData.Kind.TEXT).findFirst().getAsInt();
+            float[] rows = new float[2000 * 64];
+            src.readRows(0, 2000, rows, 0);
+            double[] sum = new double[2];
+            double[] sumSq = new double[2];
+            for (int r = 0; r < 2000; r++) {
+                double dot = 0;
+                for (int i = 0; i < 64; i++) {
+                    dot += rows[r * 64 + i] * s.truth().get(textFeature, i);
+                }
+                sum[r % 2] += dot;
+                sumSq[r % 2] += dot * dot;
+            }
+            double img = sumSq[0] / 1000 - Math.pow(sum[0] / 1000, 2);
+            double txt = sumSq[1] / 1000 - Math.pow(sum[1] / 1000, 2);
+            assertTrue(txt > 3 * img, "text-only feature variance: text " + txt + " vs image " + img);
+        }
+    }
 }

@@ -82,6 +82,48 @@ public interface Kernels extends AutoCloseable {
         return sse;
     }
 
+    /**
+     * Fused sparse gradient and optimiser step for a latent-major matrix {@code w [numLatents, d]}: for every row j,
+     * {@code g_j = Σ_sources Σ_{p: latent j} coef[p]·(src[row p] − shift)}; with {@code unitRows} the component of
+     * {@code g_j} parallel to {@code w_j} is removed first; then one Adam step updates {@code w_j}, {@code m_j},
+     * {@code v_j}; with {@code unitRows} the row is renormalised after it ({@code w / (‖w‖ + eps)}). Rows no entry
+     * touches still take their Adam step with a zero gradient. Equivalent to {@link #scatterOuter} into a zeroed
+     * gradient, {@link #removeParallelComponent}, {@link #adam} and {@link #normalizeRows}, which is the default;
+     * fast backends never materialise the gradient matrix.
+     */
+    default void sparseRowAdam(FloatMatrix w, float[] m, float[] v, AdamStep step, boolean unitRows, RowGradientSource... sources) {
+        FloatMatrix g = new FloatMatrix(w.rows(), w.cols());
+        for (RowGradientSource s : sources) {
+            scatterOuter(s.codes(), s.coef(), s.src(), s.shift(), g, null);
+        }
+        if (unitRows) {
+            removeParallelComponent(w, g);
+        }
+        adam(w.data(), g.data(), m, v, w.size(), step);
+        if (unitRows) {
+            normalizeRows(w);
+        }
+    }
+
+    /** {@code out = Σ_j coef[j]·w[j]} over the rows of {@code w} (a dense {@code wᵀ·coef}). */
+    default void rowCombination(float[] coef, FloatMatrix w, float[] out) {
+        Shapes.checkLength(coef, w.rows(), "rowCombination coef");
+        Shapes.checkLength(out, w.cols(), "rowCombination out");
+        int d = w.cols();
+        double[] acc = new double[d];
+        for (int j = 0; j < w.rows(); j++) {
+            double c = coef[j];
+            if (c != 0) {
+                for (int i = 0; i < d; i++) {
+                    acc[i] += c * w.data()[j * d + i];
+                }
+            }
+        }
+        for (int i = 0; i < d; i++) {
+            out[i] = (float) acc[i];
+        }
+    }
+
     /** Dense {@code c = a · b^T} for {@code a [m, k]}, {@code b [n, k]}, {@code c [m, n]}. */
     void matmulNT(FloatMatrix a, FloatMatrix b, FloatMatrix c);
 

@@ -3,6 +3,7 @@ package org.saeforge.core.kernels;
 import org.saeforge.core.SaeException;
 import org.saeforge.core.kernels.cpu.CpuKernels;
 import org.saeforge.core.kernels.cpu.ReferenceKernels;
+import org.saeforge.core.kernels.cuda.CudaUnavailableException;
 
 /** Builds the {@link Kernels} for a {@link Device}. The caller owns (and closes) what it gets. */
 public final class KernelsFactory {
@@ -10,7 +11,8 @@ public final class KernelsFactory {
     }
 
     /**
-     * @param threads worker threads for the CPU backend (ignored by cpu-ref)
+     * @param threads worker threads for the CPU backend (ignored by cpu-ref and cuda)
+     * @throws CudaUnavailableException for {@link Device#CUDA} without a usable driver, GPU or JCuda (exit code 2)
      */
     public static Kernels create(Device device, int threads) {
         if (threads < 1) {
@@ -20,13 +22,30 @@ public final class KernelsFactory {
             case CPU_REF:
                 return new ReferenceKernels();
             case CPU:
-            case AUTO:
-                // No CUDA backend is built into this version: auto means the CPU.
                 return new CpuKernels(threads);
             case CUDA:
-                throw new SaeException("--device cuda: this build has no CUDA backend yet; use --device cpu");
+                return openCuda();
+            case AUTO:
+                try {
+                    return openCuda();
+                } catch (CudaUnavailableException e) {
+                    return new CpuKernels(threads);
+                }
             default:
                 throw new IllegalStateException("unhandled device " + device);
+        }
+    }
+
+    /**
+     * The CUDA backend on device 0. Kept apart so that JCuda's classes are only touched here: without the optional
+     * JCuda jar the first of them is missing, which is turned into a {@link CudaUnavailableException}.
+     */
+    private static Kernels openCuda() {
+        try {
+            return org.saeforge.core.kernels.cuda.CudaKernels.open(
+                    org.saeforge.core.kernels.cuda.CudaKernels.Options.defaults());
+        } catch (NoClassDefFoundError e) {
+            throw CudaUnavailableException.fromLoadFailure(e);
         }
     }
 

@@ -72,6 +72,31 @@ public final class SparseAutoencoder {
         }
     }
 
+    /**
+     * Sparse codes of the given rows (each of length {@link #dIn()}), on a single-threaded CPU backend: the
+     * convenience entry point for tools that hold activations as plain arrays.
+     *
+     * <pre>{@code
+     * SparseAutoencoder sae = SparseAutoencoder.load(Path.of("run/saelens"));
+     * SparseCodes codes = sae.encode(new float[][] {embedding});
+     * for (int p = codes.rowStart(0); p < codes.rowEnd(0); p++) {
+     *     System.out.println("latent " + codes.indices()[p] + " = " + codes.values()[p]);
+     * }
+     * }</pre>
+     */
+    public SparseCodes encode(float[][] rows) {
+        int d = config.dIn();
+        FloatMatrix x = new FloatMatrix(rows.length, d);
+        for (int r = 0; r < rows.length; r++) {
+            if (rows[r] == null || rows[r].length != d) {
+                throw new IllegalArgumentException("encode input row " + r + ": expected length " + d + ", got "
+                        + (rows[r] == null ? "null" : rows[r].length));
+            }
+            System.arraycopy(rows[r], 0, x.data(), r * d, d);
+        }
+        return encode(x);
+    }
+
     public SparseCodes encode(FloatMatrix x, Kernels kernels) {
         x.requireCols(config.dIn(), "encode input");
         SparseCodes codes = newCodes(x.rows());

@@ -36,6 +36,7 @@ public final class SyntheticData {
     private final double[] prob;
     private final float[] scale;
     private final float[] offset;
+    private final int[] kindRank;
 
     public SyntheticData(int dIn, int numFeatures, double avgActive, long seed) {
         if (dIn < 2) {
@@ -69,6 +70,7 @@ public final class SyntheticData {
         for (int i = 0; i < dIn; i++) {
             offset[i] *= f;
         }
+        this.kindRank = permutation(numFeatures, new SplittableRandom(seed ^ 0x4B1DL));
     }
 
     private FloatMatrix randomDirections(SplittableRandom rnd) {
@@ -232,6 +234,105 @@ public final class SyntheticData {
             }
         }
         return new Summary(rows, (double) active / rows, never);
+    }
+
+    /** Which rows a ground-truth feature appears in (multimodal data). */
+    public enum Kind {
+        IMAGE, TEXT, SHARED
+    }
+
+    /** The kind of feature f in multimodal data: the first 40% of a seeded order image-only, 40% text-only, 20% shared. */
+    public Kind kind(int f) {
+        int rank = kindRank[f];
+        return rank < numFeatures * 2 / 5 ? Kind.IMAGE : rank < numFeatures * 4 / 5 ? Kind.TEXT : Kind.SHARED;
+    }
+
+    /** Summary of multimodal data: realized actives and how many features of each kind. */
+    public record MultimodalSummary(long rows, double avgActiveRealized, int imageFeatures, int textFeatures, int sharedFeatures) {
+    }
+
+    /**
+     * Image–caption pairs: rows alternate image (even rows) and text (odd rows) of one source each. Image-only features
+     * fire only in image rows, text-only ones only in text rows, and shared features fire in both rows of a pair
+     * together (with independent magnitudes) — the bridge a cross-modal dictionary should find. Image and text rows also
+     * get different mean offsets (the modality gap). Writes {@code NAME.meta.csv} beside {@code out} with
+     * {@code source_id,modality,position,label}, the label naming the row's strongest feature ("concept 17").
+     */
+    public MultimodalSummary writeMultimodal(Path out, long rows, int stream) {
+        if (rows < 2 || rows % 2 != 0) {
+            throw new SaeException("--rows must be an even number of at least 2 for --multimodal (image/caption pairs), got " + rows);
+        }
+        SplittableRandom rnd = new SplittableRandom(seed * 31 + 11 + 1_000_003L * stream);
+        float[] gap = new float[dIn];
+        SplittableRandom gapRnd = new SplittableRandom(seed ^ 0x6A9L);
+        for (int i = 0; i < dIn; i++) {
+            gap[i] = (float) (0.5 * gapRnd.nextGaussian() / Math.sqrt(dIn) * OFFSET_NORM);
+        }
+        // Each row sees 60% of the features (its modality's 40% plus the shared 20%): scale p to keep avgActive per row.
+        double boost = 1 / 0.6;
+        long active = 0;
+        int pairsPerBlock = BLOCK / 2;
+        float[] block = new float[BLOCK * dIn];
+        float[] best = new float[BLOCK];
+        int[] bestFeature = new int[BLOCK];
+        float[] td = truth.data();
+        java.nio.file.Path csv = org.saeforge.core.data.CsvMetadata.sidecarOf(out);
+        StringBuilder meta = new StringBuilder("source_id,modality,position,label\n");
+        try (NpyWriter.Stream s = NpyWriter.stream(out, rows, dIn)) {
+            for (long firstPair = 0; firstPair < rows / 2; firstPair += pairsPerBlock) {
+                int pairs = (int) Math.min(pairsPerBlock, rows / 2 - firstPair);
+                int n = 2 * pairs;
+                java.util.Arrays.fill(best, 0, n, 0f);
+                java.util.Arrays.fill(bestFeature, 0, n, -1);
+                for (int r = 0; r < n; r++) {
+                    float sign = r % 2 == 0 ? 1f : -1f;
+                    for (int i = 0; i < dIn; i++) {
+                        block[r * dIn + i] = offset[i] + sign * gap[i] + (float) (NOISE * rnd.nextGaussian());
+                    }
+                }
+                for (int f = 0; f < numFeatures; f++) {
+                    double p = Math.min(P_MAX, prob[f] * boost);
+                    double logq = Math.log1p(-p);
+                    Kind kind = kind(f);
+                    long pos = -1;
+                    while (true) {
+                        pos += 1 + (long) Math.floor(Math.log1p(-rnd.nextDouble()) / logq);
+                        if (pos >= pairs) {
+                            break;
+                        }
+                        int pair = (int) pos;
+                        if (kind != Kind.TEXT) {
+                            active += addFiring(rnd, f, 2 * pair, td, block, best, bestFeature);
+                        }
+                        if (kind != Kind.IMAGE) {
+                            active += addFiring(rnd, f, 2 * pair + 1, td, block, best, bestFeature);
+                        }
+                    }
+                }
+                s.append(block, 0, n);
+                for (int r = 0; r < n; r++) {
+                    meta.append(firstPair + r / 2).append(r % 2 == 0 ? ",image,0," : ",text,0,")
+                            .append(bestFeature[r] < 0 ? "none" : "concept " + bestFeature[r]).append('\n');
+                }
+            }
+            org.saeforge.core.io.AtomicFiles.writeString(csv, meta.toString());
+            s.commit();
+        }
+        int[] kinds = new int[3];
+        for (int f = 0; f < numFeatures; f++) {
+            kinds[kind(f).ordinal()]++;
+        }
+        return new MultimodalSummary(rows, (double) active / rows, kinds[0], kinds[1], kinds[2]);
+    }
+
+    private int addFiring(SplittableRandom rnd, int f, int row, float[] td, float[] block, float[] best, int[] bestFeature) {
+        float m = scale[f] * (float) Math.exp(0.5 * rnd.nextGaussian());
+        VectorMath.axpy(m, td, f * dIn, block, row * dIn, dIn);
+        if (m > best[row]) {
+            best[row] = m;
+            bestFeature[row] = f;
+        }
+        return 1;
     }
 
     /** Writes the ground truth as a float32 .npy. */

@@ -1,9 +1,9 @@
 package org.saeforge.core.kernels.cpu;
 
-import jdk.incubator.vector.FloatVector;
 import org.saeforge.core.kernels.AdamStep;
 import org.saeforge.core.kernels.AuxSelection;
 import org.saeforge.core.kernels.Kernels;
+import org.saeforge.core.kernels.RowGradientSource;
 import org.saeforge.core.kernels.Shapes;
 import org.saeforge.core.model.Architecture;
 import org.saeforge.core.model.SparseAutoencoder;
@@ -21,6 +21,8 @@ import org.saeforge.core.tensor.SparseCodes;
 public final class CpuKernels implements Kernels {
     /** Upper bound on the floats of one chunk of pre-activations (128 MiB). */
     static final int CHUNK_FLOATS = 1 << 25;
+    /** Latents per fixed block in {@link #rowCombination}. */
+    static final int ROW_BLOCK = 256;
 
     private final WorkerPool pool;
     private final DenseGemm gemm;
@@ -29,10 +31,9 @@ public final class CpuKernels implements Kernels {
     private final float[][] auxScratch;
     private final VarCodesBuffer[] varBuffers;
     private float[] xcBuf = new float[0];
-    private int[] latentCounts = new int[0];
-    private int[] latentStart = new int[0];
-    private int[] entryOrder = new int[0];
-    private int[] entryRow = new int[0];
+    private final LatentGroups[] groups = {new LatentGroups(), new LatentGroups()};
+    private final float[][] gradScratch;
+    private int[] combinedStart = new int[0];
 
     /** CPU kernels on {@code threads} workers with the fastest GEMM available. */
     public CpuKernels(int threads) {
@@ -46,6 +47,7 @@ public final class CpuKernels implements Kernels {
         this.rowScratch = new float[threads][];
         this.auxScratch = new float[threads][];
         this.varBuffers = new VarCodesBuffer[threads];
+        this.gradScratch = new float[threads][0];
         for (int t = 0; t < threads; t++) {
             selectors[t] = new TopKSelector();
             rowScratch[t] = new float[0];
@@ -126,10 +128,9 @@ public final class CpuKernels implements Kernels {
                     for (int r = s; r < e; r++) {
                         int gr = base + r;
                         pre.copyRow(r, row, 0);
-                        VectorMath.addInPlace(row, 0, sae.bEnc(), n);
-                        selectors[w].select(row, n, k, null, out.indices(), out.values(), gr * k);
+                        selectors[w].select(row, sae.bEnc(), n, k, null, out.indices(), out.values(), gr * k);
                         if (aux != null) {
-                            selectAux(w, row, aux, gr);
+                            selectAux(w, row, sae.bEnc(), aux, gr);
                         }
                     }
                 });
@@ -150,12 +151,12 @@ public final class CpuKernels implements Kernels {
         }
     }
 
-    private void selectAux(int w, float[] row, AuxSelection aux, int r) {
+    private void selectAux(int w, float[] row, float[] bias, AuxSelection aux, int r) {
         int[] dead = aux.deadIds();
         float[] vals = auxScratch[w];
         int numDead = aux.numDead();
         for (int i = 0; i < numDead; i++) {
-            vals[i] = row[dead[i]];
+            vals[i] = row[dead[i]] + bias[dead[i]];
         }
         int ka = aux.kAux();
         selectors[w].select(vals, numDead, ka, dead, aux.out().indices(), aux.out().values(), r * ka);
@@ -271,31 +272,19 @@ public final class CpuKernels implements Kernels {
         Shapes.checkScatterOuter(codes, coef, src, shift, dW, dBias);
         int n = dW.rows();
         int d = dW.cols();
-        groupByLatent(codes);
-        int[] start = latentStart;
-        int[] order = entryOrder;
-        int[] rowOf = entryRow;
+        LatentGroups g = groups[0];
+        g.group(codes);
         float[] sd = src.data();
         float[] wd = dW.data();
         // Each latent's row of dW is owned by one worker: no races, and a fixed summation order (ascending rows).
-        pool.forEachBalanced(n, start, (t, s, e) -> {
+        pool.forEachBalanced(n, g.start, (t, s, e) -> {
             for (int j = s; j < e; j++) {
-                int from = start[j];
-                int to = start[j + 1];
-                if (from == to) {
+                if (g.start[j] == g.start[j + 1]) {
                     continue;
                 }
-                float coefSum = 0f;
-                int wo = j * d;
-                for (int q = from; q < to; q++) {
-                    float c = coef[order[q]];
-                    coefSum += c;
-                    if (c != 0f) {
-                        VectorMath.axpy(c, sd, rowOf[q] * d, wd, wo, d);
-                    }
-                }
+                float coefSum = g.accumulate(j, coef, sd, d, wd, j * d);
                 if (shift != null && coefSum != 0f) {
-                    VectorMath.axpy(-coefSum, shift, 0, wd, wo, d);
+                    VectorMath.axpy(-coefSum, shift, 0, wd, j * d, d);
                 }
                 if (dBias != null) {
                     dBias[j] += coefSum;
@@ -304,36 +293,92 @@ public final class CpuKernels implements Kernels {
         });
     }
 
-    /** Counting sort of the entries by latent (stable: ascending row within a latent). */
-    private void groupByLatent(SparseCodes codes) {
-        int n = codes.numLatents();
-        int nnz = codes.nnz();
-        if (latentCounts.length < n) {
-            latentCounts = new int[n];
+    @Override
+    public void sparseRowAdam(FloatMatrix w, float[] m, float[] v, AdamStep step, boolean unitRows, RowGradientSource... sources) {
+        int n = w.rows();
+        int d = w.cols();
+        if (sources.length > groups.length) {
+            throw new IllegalArgumentException("sparseRowAdam takes at most " + groups.length + " gradient sources, got " + sources.length);
         }
-        if (latentStart.length < n + 1) {
-            latentStart = new int[n + 1];
+        Shapes.checkAdam(w.data(), w.data(), m, v, w.size());
+        for (int s = 0; s < sources.length; s++) {
+            RowGradientSource src = sources[s];
+            Shapes.checkScatterOuter(src.codes(), src.coef(), src.src(), src.shift(), w, null);
+            groups[s].group(src.codes());
         }
-        if (entryOrder.length < nnz) {
-            entryOrder = new int[nnz];
-            entryRow = new int[nnz];
+        if (combinedStart.length < n + 1) {
+            combinedStart = new int[n + 1];
         }
-        java.util.Arrays.fill(latentCounts, 0, n, 0);
-        int[] idx = codes.indices();
-        for (int p = 0; p < nnz; p++) {
-            latentCounts[idx[p]]++;
-        }
-        latentStart[0] = 0;
-        for (int j = 0; j < n; j++) {
-            latentStart[j + 1] = latentStart[j] + latentCounts[j];
-            latentCounts[j] = latentStart[j];
-        }
-        for (int r = 0; r < codes.rows(); r++) {
-            for (int p = codes.rowStart(r), end = codes.rowEnd(r); p < end; p++) {
-                int q = latentCounts[idx[p]]++;
-                entryOrder[q] = p;
-                entryRow[q] = r;
+        // Balance workers by entries per latent (each an axpy) plus the dense Adam work every row takes.
+        for (int j = 0; j <= n; j++) {
+            int c = 4 * j;
+            for (int s = 0; s < sources.length; s++) {
+                c += groups[s].start[j];
             }
+            combinedStart[j] = c;
+        }
+        for (int t = 0; t < gradScratch.length; t++) {
+            if (gradScratch[t].length < d) {
+                gradScratch[t] = new float[d];
+            }
+        }
+        float[] wd = w.data();
+        AdamRow adam = new AdamRow(step);
+        float eps = Math.ulp(1.0f);
+        pool.forEachBalanced(n, combinedStart, (t, s, e) -> {
+            float[] g = gradScratch[t];
+            for (int j = s; j < e; j++) {
+                java.util.Arrays.fill(g, 0, d, 0f);
+                for (int k = 0; k < sources.length; k++) {
+                    RowGradientSource src = sources[k];
+                    if (groups[k].start[j] == groups[k].start[j + 1]) {
+                        continue;
+                    }
+                    float coefSum = groups[k].accumulate(j, src.coef(), src.src().data(), d, g, 0);
+                    if (src.shift() != null && coefSum != 0f) {
+                        VectorMath.axpy(-coefSum, src.shift(), 0, g, 0, d);
+                    }
+                }
+                int o = j * d;
+                if (unitRows) {
+                    float dot = VectorMath.dot(g, 0, wd, o, d);
+                    if (dot != 0f) {
+                        VectorMath.axpy(-dot, wd, o, g, 0, d);
+                    }
+                }
+                adam.apply(wd, o, g, 0, m, v, d);
+                if (unitRows) {
+                    float norm = (float) Math.sqrt(VectorMath.sumSquares(wd, o, d));
+                    VectorMath.scale(wd, o, 1f / (norm + eps), d);
+                }
+            }
+        });
+    }
+
+    @Override
+    public void rowCombination(float[] coef, FloatMatrix w, float[] out) {
+        Shapes.checkLength(coef, w.rows(), "rowCombination coef");
+        Shapes.checkLength(out, w.cols(), "rowCombination out");
+        int d = w.cols();
+        int n = w.rows();
+        float[] wd = w.data();
+        // Fixed blocks of latents, each summed in order and combined in block order: the result does not depend on
+        // how many workers there are.
+        int blocks = (n + ROW_BLOCK - 1) / ROW_BLOCK;
+        float[][] partial = new float[blocks][d];
+        pool.forEach(blocks, (t, s, e) -> {
+            for (int b = s; b < e; b++) {
+                float[] acc = partial[b];
+                for (int j = b * ROW_BLOCK, end = Math.min(n, (b + 1) * ROW_BLOCK); j < end; j++) {
+                    if (coef[j] != 0f) {
+                        VectorMath.axpy(coef[j], wd, j * d, acc, 0, d);
+                    }
+                }
+            }
+        });
+        java.util.Arrays.fill(out, 0, d, 0f);
+        for (float[] p : partial) {
+            VectorMath.addInPlace(out, 0, p, d);
         }
     }
 
@@ -369,39 +414,8 @@ public final class CpuKernels implements Kernels {
     @Override
     public void adam(float[] param, float[] grad, float[] m, float[] v, int n, AdamStep step) {
         Shapes.checkAdam(param, grad, m, v, n);
-        float b1 = step.beta1();
-        float b2 = step.beta2();
-        float stepSize = (float) step.stepSize();
-        float invBc2 = (float) (1.0 / step.sqrtBiasCorrection2());
-        float eps = step.eps();
-        int l = VectorMath.L;
-        pool.forEach(n, (t, s, e) -> {
-            FloatVector vb1 = FloatVector.broadcast(VectorMath.S, b1);
-            FloatVector vb1c = FloatVector.broadcast(VectorMath.S, 1 - b1);
-            FloatVector vb2 = FloatVector.broadcast(VectorMath.S, b2);
-            FloatVector vb2c = FloatVector.broadcast(VectorMath.S, 1 - b2);
-            FloatVector vStep = FloatVector.broadcast(VectorMath.S, stepSize);
-            FloatVector vInv = FloatVector.broadcast(VectorMath.S, invBc2);
-            FloatVector vEps = FloatVector.broadcast(VectorMath.S, eps);
-            int i = s;
-            for (; i <= e - l; i += l) {
-                FloatVector g = FloatVector.fromArray(VectorMath.S, grad, i);
-                FloatVector mi = FloatVector.fromArray(VectorMath.S, m, i).mul(vb1).add(g.mul(vb1c));
-                FloatVector vi = FloatVector.fromArray(VectorMath.S, v, i).mul(vb2).add(g.mul(g).mul(vb2c));
-                mi.intoArray(m, i);
-                vi.intoArray(v, i);
-                FloatVector denom = vi.sqrt().mul(vInv).add(vEps);
-                FloatVector.fromArray(VectorMath.S, param, i).sub(mi.mul(vStep).div(denom)).intoArray(param, i);
-            }
-            for (; i < e; i++) {
-                float g = grad[i];
-                float mi = b1 * m[i] + (1 - b1) * g;
-                float vi = b2 * v[i] + (1 - b2) * g * g;
-                m[i] = mi;
-                v[i] = vi;
-                param[i] -= stepSize * mi / ((float) Math.sqrt(vi) * invBc2 + eps);
-            }
-        });
+        AdamRow adam = new AdamRow(step);
+        pool.forEach(n, (t, s, e) -> adam.apply(param, s, grad, s, m, v, e - s));
     }
 
     @Override

@@ -20,6 +20,14 @@ final class TopKSelector {
      * and ReLU'd values to {@code outIdx/outVal[off..off+k)}, largest first.
      */
     void select(float[] v, int n, int k, int[] ids, int[] outIdx, float[] outVal, int off) {
+        select(v, null, n, k, ids, outIdx, outVal, off);
+    }
+
+    /**
+     * Like {@link #select(float[], int, int, int[], int[], float[], int)} on the values {@code v[i] + bias[i]}
+     * ({@code bias} may be null), without a separate pass to add the bias.
+     */
+    void select(float[] v, float[] bias, int n, int k, int[] ids, int[] outIdx, float[] outVal, int off) {
         if (k > n) {
             throw new IllegalArgumentException("k=" + k + " > n=" + n);
         }
@@ -29,20 +37,24 @@ final class TopKSelector {
         }
         size = 0;
         for (int i = 0; i < k; i++) {
-            push(i, v[i]);
+            push(i, bias == null ? v[i] : v[i] + bias[i]);
         }
         int i = k;
         int l = VectorMath.L;
         float threshold = heapVal[0];
         FloatVector vt = FloatVector.broadcast(VectorMath.S, threshold);
         for (; i <= n - l; i += l) {
-            VectorMask<Float> above = FloatVector.fromArray(VectorMath.S, v, i).compare(VectorOperators.GT, vt);
+            FloatVector x8 = FloatVector.fromArray(VectorMath.S, v, i);
+            if (bias != null) {
+                x8 = x8.add(FloatVector.fromArray(VectorMath.S, bias, i));
+            }
+            VectorMask<Float> above = x8.compare(VectorOperators.GT, vt);
             if (above.anyTrue()) {
                 long bits = above.toLong();
                 while (bits != 0) {
                     int lane = Long.numberOfTrailingZeros(bits);
                     bits &= bits - 1;
-                    float x = v[i + lane];
+                    float x = bias == null ? v[i + lane] : v[i + lane] + bias[i + lane];
                     if (x > heapVal[0]) {
                         replaceRoot(i + lane, x);
                     }
@@ -54,8 +66,9 @@ final class TopKSelector {
             }
         }
         for (; i < n; i++) {
-            if (v[i] > heapVal[0]) {
-                replaceRoot(i, v[i]);
+            float x = bias == null ? v[i] : v[i] + bias[i];
+            if (x > heapVal[0]) {
+                replaceRoot(i, x);
             }
         }
         // Pop worst-first into the output from the back: the output ends up best-first.

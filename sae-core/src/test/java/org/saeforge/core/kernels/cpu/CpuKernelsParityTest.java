@@ -274,6 +274,61 @@ class CpuKernelsParityTest {
         assertTrue(TestData.relError(g, gRef) < TOL, "removeParallelComponent");
     }
 
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("cases")
+    void fusedSparseRowAdamMatchesTheUnfusedSteps(String name, int[] s, Supplier<Kernels> backend) {
+        Kernels fast = backend.get();
+        int batch = s[0];
+        int dIn = s[1];
+        int n = s[2];
+        int k = s[3];
+        SparseCodes main = TestData.randomCodes(batch, n, k, 3 + k);
+        SparseCodes aux = TestData.randomCodes(batch, n, Math.max(1, k / 2), 5 + k);
+        FloatMatrix src0 = FloatMatrix.random(batch, dIn, 7, 1f);
+        FloatMatrix src1 = FloatMatrix.random(batch, dIn, 8, 1f);
+        float[] shift = TestData.randomArray(dIn, 9, 0.3f);
+        for (boolean unit : new boolean[] {true, false}) {
+            FloatMatrix w0 = FloatMatrix.random(n, dIn, 10, 0.5f);
+            if (unit) {
+                REF.normalizeRows(w0);
+            }
+            float[] m0 = TestData.randomArray(n * dIn, 11, 1e-3f);
+            float[] v0 = TestData.randomArray(n * dIn, 12, 1e-3f);
+            for (int i = 0; i < v0.length; i++) {
+                v0[i] = v0[i] * v0[i];
+            }
+            FloatMatrix wRef = w0.copy();
+            float[] mRef = m0.clone();
+            float[] vRef = v0.clone();
+            FloatMatrix wGot = w0.copy();
+            float[] mGot = m0.clone();
+            float[] vGot = v0.clone();
+            AdamStep hp = AdamStep.of(1e-2f, 3);
+            org.saeforge.core.kernels.RowGradientSource[] sources = {
+                new org.saeforge.core.kernels.RowGradientSource(main, main.values(), src0, null),
+                new org.saeforge.core.kernels.RowGradientSource(aux, aux.values(), src1, shift)};
+            REF.sparseRowAdam(wRef, mRef, vRef, hp, unit, sources);
+            fast.sparseRowAdam(wGot, mGot, vGot, hp, unit, sources);
+            float[] dRef = new float[n * dIn];
+            float[] dGot = new float[n * dIn];
+            for (int i = 0; i < dRef.length; i++) {
+                dRef[i] = wRef.data()[i] - w0.data()[i];
+                dGot[i] = wGot.data()[i] - w0.data()[i];
+            }
+            assertTrue(TestData.relError(dGot, dRef, dRef.length) < 1e-4, "sparseRowAdam update, unit rows " + unit);
+            assertTrue(TestData.relError(mGot, mRef, mRef.length) < TOL, "sparseRowAdam first moments");
+            assertTrue(TestData.relError(vGot, vRef, vRef.length) < TOL, "sparseRowAdam second moments");
+        }
+        float[] coef = TestData.randomArray(n, 13, 1f);
+        FloatMatrix w = FloatMatrix.random(n, dIn, 14, 1f);
+        float[] ref = new float[dIn];
+        float[] got = new float[dIn];
+        Arrays.fill(got, Float.NaN);
+        REF.rowCombination(coef, w, ref);
+        fast.rowCombination(coef, w, got);
+        assertTrue(TestData.relError(got, ref, dIn) < TOL, "rowCombination");
+    }
+
     @Test
     void resultsDoNotDependOnThreadCount() {
         int batch = 77;
