@@ -245,6 +245,16 @@ public final class CudaTrainDevice implements TrainDevice {
     }
 
     @Override
+    public void upload(int[] src, DeviceArray dst) {
+        buf(dst).upload(src, 0, src.length, 0);
+    }
+
+    @Override
+    public void download(DeviceArray src, int[] dst) {
+        buf(src).download(0, dst, 0, dst.length);
+    }
+
+    @Override
     public double readDouble(DeviceArray doubles) {
         double[] v = new double[1];
         buf(doubles).download(0, v, 0, 1);

@@ -61,6 +61,10 @@ public interface TrainDevice extends AutoCloseable {
 
     void download(DeviceArray src, long[] dst);
 
+    void upload(int[] src, DeviceArray dst);
+
+    void download(DeviceArray src, int[] dst);
+
     double readDouble(DeviceArray doubles);
 
     long readLong(DeviceArray longs);

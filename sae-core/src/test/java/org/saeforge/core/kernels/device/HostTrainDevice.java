@@ -165,6 +165,16 @@ public final class HostTrainDevice implements TrainDevice {
     }
 
     @Override
+    public void upload(int[] src, DeviceArray dst) {
+        System.arraycopy(src, 0, a(dst).i, 0, src.length);
+    }
+
+    @Override
+    public void download(DeviceArray src, int[] dst) {
+        System.arraycopy(a(src).i, 0, dst, 0, dst.length);
+    }
+
+    @Override
     public double readDouble(DeviceArray doubles) {
         return a(doubles).d[0];
     }
