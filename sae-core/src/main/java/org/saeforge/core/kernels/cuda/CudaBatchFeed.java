@@ -100,25 +100,48 @@ public final class CudaBatchFeed implements BatchFeed {
         this.x = dev.floats((long) rows * ld, "batch");
         this.tv = dev.doubles(1, "batch total variance");
         this.copyStream = new CudaStream(ctx);
-        for (int i = 0; i < STAGING; i++) {
-            copied[i] = new CudaEvent(ctx, false);
-            consumed[i] = new CudaEvent(ctx, false);
-        }
-        for (int i = 0; i < HOST_SLOTS; i++) {
-            Slot s = new Slot(new PinnedBuffer(ctx, batchBytes), rows);
-            slots.add(s);
-            free.add(s);
-        }
         this.gatherThreads = Math.max(1, Math.min(8, Runtime.getRuntime().availableProcessors() / 2));
+        try {
+            for (int i = 0; i < STAGING; i++) {
+                copied[i] = new CudaEvent(ctx, false);
+                consumed[i] = new CudaEvent(ctx, false);
+            }
+            for (int i = 0; i < HOST_SLOTS; i++) {
+                Slot s = new Slot(new PinnedBuffer(ctx, batchBytes), rows);
+                slots.add(s);
+                free.add(s);
+            }
+            this.stream = BatchStream.rowIdsOnly(source, split, seed, options);
+        } catch (RuntimeException | Error e) {
+            releaseCuda(true);
+            throw e;
+        }
         this.helpers = gatherThreads > 1 ? Executors.newFixedThreadPool(gatherThreads - 1, r -> {
             Thread t = new Thread(r, "saeforge-gpu-gather");
             t.setDaemon(true);
             return t;
         }) : null;
-        this.stream = BatchStream.rowIdsOnly(source, split, seed, options);
         this.reader = new Thread(this::readLoop, "saeforge-gpu-reader");
         reader.setDaemon(true);
         reader.start();
+    }
+
+    /** Frees the stream, events and (when no thread can still write them) the pinned buffers made so far. */
+    private void releaseCuda(boolean freePinned) {
+        copyStream.close();
+        for (int i = 0; i < STAGING; i++) {
+            if (copied[i] != null) {
+                copied[i].close();
+            }
+            if (consumed[i] != null) {
+                consumed[i].close();
+            }
+        }
+        if (freePinned) {
+            for (Slot s : slots) {
+                s.host.close();
+            }
+        }
     }
 
     /**
@@ -288,26 +311,24 @@ public final class CudaBatchFeed implements BatchFeed {
     public void close() {
         closed = true;
         reader.interrupt();
+        boolean quiet = true;
         try {
-            reader.join(10_000);
+            reader.join(30_000);
+            if (helpers != null) {
+                helpers.shutdownNow();
+                quiet = helpers.awaitTermination(30, java.util.concurrent.TimeUnit.SECONDS);
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            quiet = false;
         }
-        if (helpers != null) {
-            helpers.shutdownNow();
-        }
+        quiet &= !reader.isAlive();
         stream.close();
         try {
             copyStream.synchronize();
         } finally {
-            copyStream.close();
-            for (int i = 0; i < STAGING; i++) {
-                copied[i].close();
-                consumed[i].close();
-            }
-            for (Slot s : slots) {
-                s.host.close();
-            }
+            // a gather thread still copying into a pinned buffer would write freed memory: leave them to the process then
+            releaseCuda(quiet);
         }
     }
 }
