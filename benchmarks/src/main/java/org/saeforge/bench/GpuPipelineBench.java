@@ -104,31 +104,43 @@ public final class GpuPipelineBench {
         }
     }
 
-    /** The reader's work without the GPU: ids, then rows gathered as stored by the same number of threads. */
+    /**
+     * The reader's and gather threads' work without the GPU: ids drawn on one thread while the previous batch's rows are
+     * gathered as stored by the same number of threads as the pipeline's, into an ordinary buffer.
+     */
     private static double hostOnly(ActivationSource src, HeldOutSplit split, long seed, BatchStream.Options o, RowGather gather, int batch,
                                    int batches) {
         int threads = Math.max(1, Math.min(8, Runtime.getRuntime().availableProcessors() / 2));
-        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        ExecutorService pool = Executors.newFixedThreadPool(threads + 1);
         ByteBuffer buf = ByteBuffer.allocateDirect(batch * gather.rowBytes()).order(ByteOrder.LITTLE_ENDIAN);
-        long[] ids = new long[batch];
+        java.util.concurrent.BlockingQueue<long[]> drawn = new java.util.concurrent.ArrayBlockingQueue<>(2);
         try (BatchStream s = BatchStream.rowIdsOnly(src, split, seed, o)) {
+            Future<?> ids = pool.submit(() -> {
+                for (int b = 0; b < batches; b++) {
+                    long[] next = new long[batch];
+                    s.nextRowIds(next, 0, batch);
+                    drawn.put(next);
+                }
+                return null;
+            });
             long t0 = 0;
+            int per = (batch + threads - 1) / threads;
             for (int b = 0; b < batches; b++) {
                 if (b == 5) {
                     t0 = System.nanoTime();
                 }
-                s.nextRowIds(ids, 0, batch);
-                int per = (batch + threads - 1) / threads;
+                long[] rowIds = drawn.take();
                 Future<?>[] parts = new Future<?>[threads];
                 for (int t = 0; t < threads; t++) {
                     int from = Math.min(batch, t * per);
                     int to = Math.min(batch, from + per);
-                    parts[t] = pool.submit(() -> gather.gather(ids, from, to, buf, from * gather.rowBytes()));
+                    parts[t] = pool.submit(() -> gather.gather(rowIds, from, to, buf, from * gather.rowBytes()));
                 }
                 for (Future<?> f : parts) {
                     f.get();
                 }
             }
+            ids.get();
             return (double) (batches - 5) * batch / ((System.nanoTime() - t0) / 1e9);
         } catch (Exception e) {
             throw SaeException.internal("host pipeline benchmark failed: " + e.getMessage(), e);

@@ -17,7 +17,8 @@ import org.saeforge.core.tensor.FloatMatrix;
  * rows stream through: chunks of consecutive rows are read in a shuffled order each epoch and pass through a
  * shuffle buffer of the budget's size, from which every output row is drawn at random. Either way memory is bounded
  * by the budget. In streaming mode a prefetch thread reads the next chunks while the caller computes; it reads them
- * in the same seeded order and the caller consumes them in that order, so the batches do not depend on timing.
+ * in the same seeded order and the caller consumes them in that order, so the batches do not depend on timing (an
+ * ids-only stream also checks the chunks there; their counts are added when the caller reaches them).
  *
  * <p>Rows with NaN or infinity are skipped and counted, or fatal, per {@link BadRowPolicy}; rows whose L2 norm
  * exceeds {@link Options#maxNorm()} are dropped and counted; kept rows are multiplied by {@link Options#scale()}.
@@ -114,6 +115,10 @@ public final class BatchStream implements AutoCloseable {
         final int epoch;
         final RuntimeException error;
         int kept;
+        /** Ids-only streams check a chunk on the prefetch thread: then kept and these counts are set there. */
+        boolean checked;
+        long bad;
+        long dropped;
 
         Chunk(ChunkBuffer buf, long first, int count, int epoch, RuntimeException error) {
             this.buf = buf;
@@ -245,7 +250,10 @@ public final class BatchStream implements AutoCloseable {
         for (long first = 0; first < total; first += CHUNK_ROWS) {
             int count = (int) Math.min(CHUNK_ROWS, total - first);
             read(first, count, tmp);
-            int kept = keep(tmp, first, count);
+            long[] tally = new long[2];
+            int kept = keep(tmp, first, count, tally);
+            badRows += tally[0];
+            normDropped += tally[1];
             if (!idsOnly) {
                 System.arraycopy(tmp.data, 0, rows, n * dIn, kept * dIn);
             }
@@ -263,13 +271,16 @@ public final class BatchStream implements AutoCloseable {
         }
     }
 
-    /** Applies the checks to a chunk just read: the kept rows' ids go to c.ids, their data (scaled) to its front. */
-    private int keep(ChunkBuffer c, long first, int count) {
-        return c.raw != null ? keepRaw(c.raw, first, count, c.ids) : keepRows(c.data, first, count, c.ids);
+    /**
+     * Applies the checks to a chunk just read: the kept rows' ids go to c.ids, their data (scaled) to its front; rows
+     * skipped as bad and dropped as outliers are added to tally[0] and tally[1].
+     */
+    private int keep(ChunkBuffer c, long first, int count, long[] tally) {
+        return c.raw != null ? keepRaw(c.raw, first, count, c.ids, tally) : keepRows(c.data, first, count, c.ids, tally);
     }
 
     /** {@link #keepRows} on rows as stored in 2-byte elements (no norm limit): only the finiteness check. */
-    private int keepRaw(ByteBuffer raw, long first, int count, long[] ids) {
+    private int keepRaw(ByteBuffer raw, long first, int count, long[] ids, long[] tally) {
         int n = 0;
         for (int r = 0; r < count; r++) {
             long row = first + r;
@@ -280,7 +291,7 @@ public final class BatchStream implements AutoCloseable {
                 if (policy == BadRowPolicy.FAIL) {
                     throw new SaeException(source.path() + ": row " + row + " holds NaN or infinity (--on-bad-rows fail)");
                 }
-                badRows++;
+                tally[0]++;
                 continue;
             }
             ids[n++] = row;
@@ -292,16 +303,16 @@ public final class BatchStream implements AutoCloseable {
      * Compacts the training rows of data[0, count) that pass the checks to its front, scaled (unless ids-only), writes
      * their source row ids to ids, and returns how many.
      */
-    private int keepRows(float[] data, long first, int count, long[] ids) {
+    private int keepRows(float[] data, long first, int count, long[] ids, long[] tally) {
         int n = 0;
         for (int r = 0; r < count; r++) {
             long row = first + r;
             int off = r * dIn;
-            if (split.isEval(row) || !checkRow(data, off, row)) {
+            if (split.isEval(row) || !checkRow(data, off, row, tally)) {
                 continue;
             }
             if (maxNormSq != Double.POSITIVE_INFINITY && NormStats.squaredNorm(data, off, dIn) > maxNormSq) {
-                normDropped++;
+                tally[1]++;
                 continue;
             }
             ids[n] = row;
@@ -345,14 +356,14 @@ public final class BatchStream implements AutoCloseable {
         return true;
     }
 
-    private boolean checkRow(float[] data, int off, long row) {
+    private boolean checkRow(float[] data, int off, long row, long[] tally) {
         if (BadRowPolicy.finiteRow(data, off, dIn)) {
             return true;
         }
         if (policy == BadRowPolicy.FAIL) {
             throw new SaeException(source.path() + ": row " + row + " holds NaN or infinity (--on-bad-rows fail)");
         }
-        badRows++;
+        tally[0]++;
         return false;
     }
 
@@ -484,6 +495,13 @@ public final class BatchStream implements AutoCloseable {
                     try {
                         read(first, count, buf);
                         c = new Chunk(buf, first, count, ep, null);
+                        if (idsOnly) {
+                            long[] tally = new long[2];
+                            c.kept = keep(buf, first, count, tally);
+                            c.bad = tally[0];
+                            c.dropped = tally[1];
+                            c.checked = true;
+                        }
                     } catch (RuntimeException e) {
                         ready.put(new Chunk(buf, first, 0, ep, e));
                         return;
@@ -525,7 +543,18 @@ public final class BatchStream implements AutoCloseable {
         if (c.epoch > epoch) {
             epoch = c.epoch;
         }
-        c.kept = keep(c.buf, c.first, c.count);
+        if (c.checked) {
+            badRows += c.bad;
+            normDropped += c.dropped;
+        } else {
+            long[] tally = new long[2];
+            try {
+                c.kept = keep(c.buf, c.first, c.count, tally);
+            } finally {
+                badRows += tally[0];
+                normDropped += tally[1];
+            }
+        }
         current = c;
         chunkPos = 0;
     }

@@ -21,8 +21,8 @@ import org.saeforge.core.kernels.device.TrainDevice;
 
 /**
  * The GPU input pipeline. A reader thread takes the row ids of each batch from an ids-only {@link BatchStream} (the
- * order of the CPU trainer for the same seed) and, with a few helper threads, copies those rows as stored (float16 stays
- * 2 bytes) into one of {@value #HOST_SLOTS} pinned host buffers. The training thread copies a filled buffer to one of two
+ * order of the CPU trainer for the same seed); a gather thread, with a few helpers, copies those rows as stored (float16
+ * stays 2 bytes) into one of {@value #HOST_SLOTS} pinned host buffers, while the reader draws the next batch's ids. The training thread copies a filled buffer to one of two
  * device staging buffers on a second, non-blocking stream while the previous step computes, and widens it to float32
  * (times the activation scale) with {@code convert_rows} on the kernel stream, which waits for the copy through an event;
  * the next copy into that staging buffer waits for the conversion through another. The host never waits for the device
@@ -67,11 +67,13 @@ public final class CudaBatchFeed implements BatchFeed {
     private final CudaEvent[] consumed = new CudaEvent[STAGING];
     private final List<Slot> slots = new ArrayList<>();
     private final BlockingQueue<Slot> free = new ArrayBlockingQueue<>(HOST_SLOTS);
+    private final BlockingQueue<Slot> drawn = new ArrayBlockingQueue<>(HOST_SLOTS);
     private final BlockingQueue<Slot> ready = new ArrayBlockingQueue<>(HOST_SLOTS);
     private final Slot[] inFlight = new Slot[STAGING];
     private final ExecutorService helpers;
     private final int gatherThreads;
     private final Thread reader;
+    private final Thread gatherer;
     private final long[] ids;
     private volatile boolean closed;
     private long current = -1;
@@ -117,13 +119,16 @@ public final class CudaBatchFeed implements BatchFeed {
             throw e;
         }
         this.helpers = gatherThreads > 1 ? Executors.newFixedThreadPool(gatherThreads - 1, r -> {
-            Thread t = new Thread(r, "saeforge-gpu-gather");
+            Thread t = new Thread(r, "saeforge-gpu-gather-helper");
             t.setDaemon(true);
             return t;
         }) : null;
         this.reader = new Thread(this::readLoop, "saeforge-gpu-reader");
+        this.gatherer = new Thread(this::gatherLoop, "saeforge-gpu-gather");
         reader.setDaemon(true);
+        gatherer.setDaemon(true);
         reader.start();
+        gatherer.start();
     }
 
     /** Frees the stream, events and (when no thread can still write them) the pinned buffers made so far. */
@@ -174,6 +179,7 @@ public final class CudaBatchFeed implements BatchFeed {
                 : "float32 widened on the host (" + source.dtype() + " source without raw reads)";
     }
 
+    /** Draws each batch's row ids (and the skip counts as of it) into a free slot, for the gather thread. */
     private void readLoop() {
         Slot slot = null;
         try {
@@ -188,8 +194,7 @@ public final class CudaBatchFeed implements BatchFeed {
                 stream.nextRowIds(slot.ids, 0, rows);
                 slot.badRows = stream.badRows();
                 slot.normDropped = stream.normDropped();
-                fill(slot);
-                ready.put(slot);
+                drawn.put(slot);
                 slot = null;
             }
         } catch (InterruptedException e) {
@@ -197,8 +202,30 @@ public final class CudaBatchFeed implements BatchFeed {
         } catch (RuntimeException e) {
             if (slot != null) {
                 slot.error = e;
-                ready.offer(slot);
+                drawn.offer(slot);
             }
+        }
+    }
+
+    /** Copies the rows of each drawn slot into its pinned buffer; a slot carrying an error passes on as it is. */
+    private void gatherLoop() {
+        try {
+            for (long t = 0; t < batches && !closed; t++) {
+                Slot slot = drawn.take();
+                if (slot.error == null) {
+                    try {
+                        fill(slot);
+                    } catch (RuntimeException e) {
+                        slot.error = e;
+                    }
+                }
+                ready.put(slot);
+                if (slot.error != null) {
+                    return;
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 
@@ -311,9 +338,11 @@ public final class CudaBatchFeed implements BatchFeed {
     public void close() {
         closed = true;
         reader.interrupt();
+        gatherer.interrupt();
         boolean quiet = true;
         try {
             reader.join(30_000);
+            gatherer.join(30_000);
             if (helpers != null) {
                 helpers.shutdownNow();
                 quiet = helpers.awaitTermination(30, java.util.concurrent.TimeUnit.SECONDS);
@@ -322,7 +351,7 @@ public final class CudaBatchFeed implements BatchFeed {
             Thread.currentThread().interrupt();
             quiet = false;
         }
-        quiet &= !reader.isAlive();
+        quiet &= !reader.isAlive() && !gatherer.isAlive();
         stream.close();
         try {
             copyStream.synchronize();
