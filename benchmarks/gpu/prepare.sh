@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds benchmarks/gpu/carry/ for a GPU machine that has no JDK and no network: a jlink'ed JDK 17 runtime plus the
-# few jars run.sh needs (sae-core and its tests, the GPU benchmark, JCuda with only its driver-API native, Jackson,
-# the JUnit console launcher). Run it here (JDK 17 with jmods, Maven; network once for the JUnit console jar), then
-# make one device call:  bash benchmarks/gpu/run.sh   with carry = ["benchmarks/gpu/carry"].
+# jars run.sh needs (sae-core, sae-train and sae-cli with their tests where GPU tests live, the benchmarks, JCuda with
+# only its driver-API native, Jackson, picocli and the progress bar, the JUnit console launcher; no OpenBLAS: the CPU
+# comparison run uses the pure-Java GEMM) and the PyTorch peer (../shared/peers/torch_topk.py). Run it here (JDK 17 with
+# jmods, Maven; network once for the JUnit console jar), then make one device call:
+#     bash benchmarks/gpu/run.sh   with carry = ["benchmarks/gpu/carry"].
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -22,7 +24,10 @@ mvn -B -q "${mvn_offline[@]}" package -DskipTests -pl benchmarks -am
 rm -rf "$carry"
 mkdir -p "$carry/lib"
 cp sae-core/target/sae-core-*-SNAPSHOT.jar sae-core/target/sae-core-*-SNAPSHOT-tests.jar \
+   sae-train/target/sae-train-*-SNAPSHOT.jar sae-cli/target/sae-cli-*-SNAPSHOT.jar \
    benchmarks/target/benchmarks-*-SNAPSHOT.jar "$carry/lib/"
+# sae-train has no tests jar of its own: its GPU training tests travel as one
+jar --create --file "$carry/lib/sae-train-tests.jar" -C sae-train/target/test-classes .
 
 mvn -B -q "${mvn_offline[@]}" dependency:build-classpath -pl sae-core -Dmdep.outputFile="$carry/cp.txt" \
     -Dmdep.includeScope=runtime
@@ -30,6 +35,13 @@ tr ':' '\n' < "$carry/cp.txt" | grep -E '/(jackson-(databind|core|annotations)|j
   | grep -v natives | xargs -I{} cp {} "$carry/lib/"
 natives="$(tr ':' '\n' < "$carry/cp.txt" | grep -E '/jcuda-natives-[^/]*-linux-x86_64\.jar$')"
 rm "$carry/cp.txt"
+# the command line: picocli, the progress bar and its terminal library, slf4j (silent)
+mvn -B -q "${mvn_offline[@]}" dependency:build-classpath -pl sae-cli -Dmdep.outputFile="$carry/cp.txt" -Dmdep.includeScope=runtime
+tr ':' '\n' < "$carry/cp.txt" | grep -E '/(picocli|progressbar|jline-terminal|jline-native|slf4j-api|slf4j-nop)-[0-9][^/]*\.jar$' \
+  | xargs -I{} cp {} "$carry/lib/"
+rm "$carry/cp.txt"
+mkdir -p "$carry/peers"
+cp "$root/../shared/peers/torch_topk.py" "$carry/peers/"
 # Only libJCudaDriver is used (driver API); the runtime, NVRTC and PTX-compiler natives are 25 MB.
 tmp="$(mktemp -d)"
 (cd "$tmp" && unzip -q "$natives" 'lib/libJCudaDriver-*' && jar --create --file "$carry/lib/jcuda-natives-driver-only.jar" lib)

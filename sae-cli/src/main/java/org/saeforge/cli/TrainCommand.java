@@ -15,6 +15,7 @@ import org.saeforge.core.data.ActivationSource;
 import org.saeforge.core.data.ActivationSources;
 import org.saeforge.core.data.BadRowPolicy;
 import org.saeforge.core.io.Json;
+import org.saeforge.core.kernels.cuda.GemmPrecision;
 import org.saeforge.core.model.Architecture;
 import org.saeforge.core.tensor.FloatMatrix;
 import org.saeforge.train.LrSchedule;
@@ -89,6 +90,11 @@ final class TrainCommand implements Callable<Integer> {
 
     @Mixin
     DeviceOptions deviceOptions;
+
+    @Option(names = "--gemm-precision", paramLabel = "bf16|tf32|fp32", defaultValue = "bf16",
+            description = "GPU only: operand precision of the encoder product (default ${DEFAULT-VALUE}, as sparsify on CUDA; "
+                    + "accumulation is fp32 in every case). The CPU computes in fp32.")
+    String gemmPrecision;
 
     @Option(names = "--truth", paramLabel = "FILE", description = "Ground-truth dictionary .npy [features, d_in] (from sae synth) to measure recovery.")
     Path truth;
@@ -266,6 +272,7 @@ final class TrainCommand implements Callable<Integer> {
                 .badRows(BadRowPolicy.fromCliName(onBadRows))
                 .device(deviceOptions.device())
                 .threads(deviceOptions.threads())
+                .gemmPrecision(GemmPrecision.fromName(gemmPrecision))
                 .normalizeActivations(normalize)
                 .keepCheckpoints(keepCheckpoints);
         if (warmupSteps != null) {

@@ -11,6 +11,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -178,5 +179,45 @@ class TrainCommandTest {
         List<String> again = Files.readAllLines(run.resolve("metrics.jsonl"));
         assertEquals(metrics.size(), again.size());
         assertEquals(SaeCliTest.parse(metrics.get(metrics.size() - 1)).get("fvu"), SaeCliTest.parse(again.get(again.size() - 1)).get("fvu"));
+    }
+
+    @Test
+    void resumeMovesTheRestOfTheRunToAnotherBackend() throws IOException {
+        Path run = tmp.resolve("moved");
+        CliRun r = run(base(run, "--num-latents", "48", "--k", "3", "--checkpoint-every", "20k", "--gemm-precision", "tf32"));
+        assertEquals(0, r.code(), r.toString());
+        assertEquals("tf32", SaeCliTest.parse(Files.readString(run.resolve("config.json"))).path("gemm-precision").asText());
+        double fvu = lastLine(r).path("fvu").asDouble();
+        AtomicFiles.deleteRecursively(run.resolve("checkpoints/step-156"));
+        AtomicFiles.deleteRecursively(run.resolve("saelens"));
+        CliRun resumed = CliRun.of("resume", run.toString(), "--device", "cpu-ref", "--threads", "1");
+        assertEquals(0, resumed.code(), resumed.toString());
+        assertTrue(resumed.err().contains("backend cpu-ref") && resumed.err().contains("resuming from"), resumed.err());
+        double again = lastLine(resumed).path("fvu").asDouble();
+        assertTrue(Math.abs(again - fvu) < 0.01 * fvu, "finished on cpu-ref: FVU " + again + " vs " + fvu);
+        SaeCliTest.assertOneLineError(CliRun.of("resume", run.toString(), "--device", "tpu"), 2, "unknown device 'tpu'");
+    }
+
+    @Test
+    void aBadGemmPrecisionIsRefused() {
+        SaeCliTest.assertOneLineError(run(base(tmp.resolve("p1"), "--num-latents", "32", "--k", "2", "--gemm-precision", "fp8")), 2,
+                "GEMM precision 'fp8'");
+    }
+
+    @Test
+    void autoTrainsOnTheCpuWithoutAGpu() {
+        try (var k = org.saeforge.core.kernels.KernelsFactory.create(org.saeforge.core.kernels.Device.CUDA, 1)) {
+            Assumptions.abort("this machine has a GPU: " + k.name());
+        } catch (org.saeforge.core.kernels.cuda.CudaUnavailableException e) {
+            // no GPU: auto must train on the CPU
+        }
+        CliRun r = run(base(tmp.resolve("auto"), "--num-latents", "32", "--k", "2", "--device", "auto"));
+        assertEquals(0, r.code(), r.toString());
+        assertTrue(lastLine(r).path("backend").asText().startsWith("cpu/"), r.out());
+    }
+
+    private static com.fasterxml.jackson.databind.JsonNode lastLine(CliRun r) {
+        String[] lines = r.out().strip().split("\n");
+        return SaeCliTest.parse(lines[lines.length - 1]);
     }
 }

@@ -49,12 +49,27 @@ final class Checkpoint {
     record Loaded(Path dir, RunState run, List<JsonNode> members) {
     }
 
-    static String fileOf(Member m) {
-        return (m.name.isEmpty() ? "sae" : m.name) + ".safetensors";
+    /**
+     * What a checkpoint holds of one SAE, whichever backend trained it: weights, JumpReLU log-thresholds (or null), Adam
+     * moments in parameter order wEncT, bEnc, wDec, bDec[, logThreshold] with the step count, the BatchTopK threshold
+     * flag and the dead-latent counters.
+     */
+    record MemberState(String name, TrainConfig config, SparseAutoencoder sae, float[] logThreshold, float[][] adamM,
+                       float[][] adamV, long adamSteps, boolean thresholdStarted, long[] sinceSelected) {
+
+        /** The state of a SAE trained on the host (shares its arrays). */
+        static MemberState of(Member m) {
+            return new MemberState(m.name, m.config, m.sae, m.logThreshold, m.adam.firstMoments(), m.adam.secondMoments(), m.adam.steps(),
+                    m.thresholdStarted, m.dead.sinceSelected());
+        }
+
+        String file() {
+            return (name.isEmpty() ? "sae" : name) + ".safetensors";
+        }
     }
 
     /** Writes step-N atomically and deletes the oldest checkpoints beyond {@code keep}. */
-    static Path write(Path outDir, RunState run, List<Member> members, int keep) {
+    static Path write(Path outDir, RunState run, List<MemberState> members, int keep) {
         Path root = outDir.resolve(DIR);
         Path target = root.resolve("step-" + run.step());
         ObjectNode state = Json.object();
@@ -72,21 +87,21 @@ final class Checkpoint {
         state.put("d_in", run.dIn());
         state.put("data_order", "a function of the seed; resumed by replaying rows_served rows");
         ArrayNode ms = state.putArray("members");
-        for (Member m : members) {
+        for (MemberState m : members) {
             ObjectNode o = ms.addObject();
-            o.put("name", m.name);
-            o.put("file", fileOf(m));
-            o.set("config", m.config.toJson());
-            o.put("adam_steps", m.adam.steps());
-            o.put("threshold_started", m.thresholdStarted);
+            o.put("name", m.name());
+            o.put("file", m.file());
+            o.set("config", m.config().toJson());
+            o.put("adam_steps", m.adamSteps());
+            o.put("threshold_started", m.thresholdStarted());
             ArrayNode dead = o.putArray("steps_since_fired_rows");
-            for (long c : m.dead.sinceSelected()) {
+            for (long c : m.sinceSelected()) {
                 dead.add(c);
             }
         }
         AtomicFiles.writeDirectory(target, tmp -> {
-            for (Member m : members) {
-                Safetensors.write(tmp.resolve(fileOf(m)), tensors(m), Map.of("format", FORMAT));
+            for (MemberState m : members) {
+                Safetensors.write(tmp.resolve(m.file()), tensors(m), Map.of("format", FORMAT));
             }
             Files.writeString(tmp.resolve(STATE), Json.pretty(state) + "\n");
         });
@@ -94,8 +109,8 @@ final class Checkpoint {
         return target;
     }
 
-    private static Map<String, Safetensors.Tensor> tensors(Member m) {
-        SparseAutoencoder s = m.sae;
+    private static Map<String, Safetensors.Tensor> tensors(MemberState m) {
+        SparseAutoencoder s = m.sae();
         long n = s.numLatents();
         long d = s.dIn();
         Map<String, Safetensors.Tensor> t = new LinkedHashMap<>();
@@ -106,11 +121,11 @@ final class Checkpoint {
         if (s.threshold() != null) {
             t.put("threshold", Safetensors.Tensor.of(s.threshold(), n));
         }
-        if (m.logThreshold != null) {
-            t.put("logThreshold", Safetensors.Tensor.of(m.logThreshold, n));
+        if (m.logThreshold() != null) {
+            t.put("logThreshold", Safetensors.Tensor.of(m.logThreshold(), n));
         }
-        float[][] m1 = m.adam.firstMoments();
-        float[][] m2 = m.adam.secondMoments();
+        float[][] m1 = m.adamM();
+        float[][] m2 = m.adamV();
         for (int i = 0; i < m1.length; i++) {
             t.put("adam.m." + i, Safetensors.Tensor.of(m1[i], m1[i].length));
             t.put("adam.v." + i, Safetensors.Tensor.of(m2[i], m2[i].length));
@@ -171,33 +186,34 @@ final class Checkpoint {
         return new Loaded(dir, run, members);
     }
 
-    /** Restores a member's weights and optimiser state from the checkpoint entry describing it. */
-    static void restore(Loaded cp, JsonNode entry, Member m, SaeConfig saeConfig) {
+    /**
+     * Reads the state of one SAE from the checkpoint entry describing it.
+     *
+     * @param adamSlots     parameters with Adam moments (4, or 5 with log-thresholds)
+     * @param withLogThreshold whether the SAE has JumpReLU log-thresholds
+     */
+    static MemberState read(Loaded cp, JsonNode entry, TrainConfig config, SaeConfig saeConfig, int adamSlots, boolean withLogThreshold) {
         Path file = cp.dir().resolve(entry.path("file").asText());
         int n = saeConfig.numLatents();
         int d = saeConfig.dIn();
         try (Safetensors.Reader r = Safetensors.open(file)) {
             float[] threshold = saeConfig.architecture().usesThreshold() ? r.readFloats("threshold", n) : null;
-            m.sae = new SparseAutoencoder(saeConfig, FloatMatrix.wrap(n, d, r.readFloats("wEncT", n, d)), r.readFloats("bEnc", n),
+            SparseAutoencoder sae = new SparseAutoencoder(saeConfig, FloatMatrix.wrap(n, d, r.readFloats("wEncT", n, d)), r.readFloats("bEnc", n),
                     FloatMatrix.wrap(n, d, r.readFloats("wDec", n, d)), r.readFloats("bDec", d), threshold);
-            if (m.logThreshold != null) {
-                System.arraycopy(r.readFloats("logThreshold", n), 0, m.logThreshold, 0, n);
-            }
-            int slots = m.adam.firstMoments().length;
-            float[][] m1 = new float[slots][];
-            float[][] m2 = new float[slots][];
-            for (int i = 0; i < slots; i++) {
+            float[] logThreshold = withLogThreshold ? r.readFloats("logThreshold", n) : null;
+            float[][] m1 = new float[adamSlots][];
+            float[][] m2 = new float[adamSlots][];
+            for (int i = 0; i < adamSlots; i++) {
                 m1[i] = r.readFloats("adam.m." + i);
                 m2[i] = r.readFloats("adam.v." + i);
             }
-            m.adam.restore(m1, m2, entry.path("adam_steps").asLong());
+            JsonNode dead = entry.path("steps_since_fired_rows");
+            long[] counters = new long[dead.size()];
+            for (int j = 0; j < counters.length; j++) {
+                counters[j] = dead.get(j).asLong();
+            }
+            return new MemberState(entry.path("name").asText(), config, sae, logThreshold, m1, m2, entry.path("adam_steps").asLong(),
+                    entry.path("threshold_started").asBoolean(), counters);
         }
-        m.thresholdStarted = entry.path("threshold_started").asBoolean();
-        JsonNode dead = entry.path("steps_since_fired_rows");
-        long[] counters = new long[dead.size()];
-        for (int j = 0; j < counters.length; j++) {
-            counters[j] = dead.get(j).asLong();
-        }
-        m.dead.restore(counters);
     }
 }

@@ -73,6 +73,17 @@ final class Member {
         }
     }
 
+    /** Takes over a checkpointed state (weights, optimiser state, threshold flag, dead-latent counters). */
+    void restore(Checkpoint.MemberState st) {
+        sae = st.sae();
+        if (logThreshold != null) {
+            System.arraycopy(st.logThreshold(), 0, logThreshold, 0, logThreshold.length);
+        }
+        adam.restore(st.adamM(), st.adamV(), st.adamSteps());
+        thresholdStarted = st.thresholdStarted();
+        dead.restore(st.sinceSelected());
+    }
+
     /** One optimiser step on the batch; step is 0-based. */
     StepStats step(Kernels kernels, FloatMatrix batch, long step) {
         Objective.StepInputs in = new Objective.StepInputs(config.kAt(step), config.sparsityScaleAt(step), dead.deadIds(),

@@ -9,6 +9,7 @@ import org.saeforge.core.SaeException;
 import org.saeforge.core.data.BadRowPolicy;
 import org.saeforge.core.io.Json;
 import org.saeforge.core.kernels.Device;
+import org.saeforge.core.kernels.cuda.GemmPrecision;
 import org.saeforge.core.model.Architecture;
 
 /**
@@ -58,13 +59,15 @@ import org.saeforge.core.model.Architecture;
  * @param checkpointEvery rows between checkpoints (with an output directory); -1 (default) means about every 10% of
  *                       the run; 0 means only at the end
  * @param keepCheckpoints checkpoints kept, newest first (default 2)
+ * @param gemmPrecision  operand precision of the encoder product on the GPU: bf16 (default, as sparsify's CUDA default),
+ *                       tf32 or fp32; the CPU backends compute in fp32 whatever it says
  */
 public record TrainConfig(Architecture architecture, int numLatents, int k, int batchSize, long tokens, long seed, double lr,
                           int warmupSteps, LrSchedule.Shape lrSchedule, double lrDecayStart, double lrFinal, int kStart,
                           double kAnneal, long deadAfter, double auxKCoef, int kAux, double l1Coef, double l0Coef,
                           double sparsityWarmup, double bandwidth, double initThreshold, double thresholdLr, List<Integer> prefixes, long evalRows,
                           long bufferBytes, BadRowPolicy badRows, Device device, int threads, int logEvery, double maxNormRatio,
-                          boolean normalizeActivations, long checkpointEvery, int keepCheckpoints) {
+                          boolean normalizeActivations, long checkpointEvery, int keepCheckpoints, GemmPrecision gemmPrecision) {
 
     public static final int DEFAULT_BATCH = 4096;
     public static final double DEFAULT_AUXK_COEF = 1.0 / 32;
@@ -74,8 +77,8 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
     public static final long MAX_DEAD_AFTER = 10_000_000L;
 
     public TrainConfig {
-        if (architecture == null || badRows == null || device == null || lrSchedule == null) {
-            throw new SaeException("architecture, lr schedule, bad-rows policy and device must be set");
+        if (architecture == null || badRows == null || device == null || lrSchedule == null || gemmPrecision == null) {
+            throw new SaeException("architecture, lr schedule, bad-rows policy, device and GEMM precision must be set");
         }
         prefixes = prefixes == null ? List.of() : List.copyOf(prefixes);
         String arch = "--architecture " + architecture.cliName();
@@ -172,9 +175,26 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         if (keepCheckpoints < 1) {
             throw new SaeException("--keep-checkpoints must be at least 1, got " + keepCheckpoints);
         }
-        if (device == Device.CUDA && architecture != Architecture.TOPK) {
+        if (device == Device.CUDA && !cudaTrains(architecture)) {
             throw new SaeException(arch + " is not supported on --device cuda (the CUDA backend trains topk only); use --device cpu");
         }
+    }
+
+    /**
+     * Whether the GPU trains this architecture: the one place of that rule. {@code --device cuda} refuses the others
+     * (above); {@code --device auto} trains them on the CPU.
+     */
+    public static boolean cudaTrains(Architecture architecture) {
+        return architecture == Architecture.TOPK;
+    }
+
+    /**
+     * Whether {@code other} trains the same SAE: equal but for where it runs (device, threads, GEMM precision). A run
+     * checkpointed on one backend resumes on another under this rule.
+     */
+    public boolean sameTraining(TrainConfig other) {
+        return other != null && toBuilder().device(Device.CPU).threads(1).gemmPrecision(GemmPrecision.BF16).build()
+                .equals(other.toBuilder().device(Device.CPU).threads(1).gemmPrecision(GemmPrecision.BF16).build());
     }
 
     private static void requireFraction(double v, String flag, boolean autoAllowed) {
@@ -346,6 +366,7 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         o.put("normalize_activations", normalizeActivations);
         o.put("checkpoint_every", checkpointEvery);
         o.put("keep_checkpoints", keepCheckpoints);
+        o.put("gemm_precision", gemmPrecision.suffix());
         ObjectNode eff = o.putObject("effective");
         eff.put("lr", effectiveLr());
         eff.put("warmup_steps", effectiveWarmupSteps());
@@ -404,6 +425,9 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         b.normalizeActivations(o.path("normalize_activations").asBoolean());
         b.checkpointEvery(o.path("checkpoint_every").asLong());
         b.keepCheckpoints(o.path("keep_checkpoints").asInt());
+        if (o.hasNonNull("gemm_precision")) {
+            b.gemmPrecision(GemmPrecision.fromName(o.path("gemm_precision").asText()));
+        }
         return b.build();
     }
 
@@ -506,6 +530,7 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         private boolean normalizeActivations;
         private long checkpointEvery = -1;
         private int keepCheckpoints = 2;
+        private GemmPrecision gemmPrecision = GemmPrecision.BF16;
 
         public Builder() {
         }
@@ -544,13 +569,14 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
             normalizeActivations = c.normalizeActivations;
             checkpointEvery = c.checkpointEvery;
             keepCheckpoints = c.keepCheckpoints;
+            gemmPrecision = c.gemmPrecision;
         }
 
         public TrainConfig build() {
             return new TrainConfig(architecture, numLatents, k, batchSize, tokens, seed, lr, warmupSteps, lrSchedule, lrDecayStart,
                     lrFinal, kStart, kAnneal, deadAfter, auxKCoef, kAux, l1Coef, l0Coef, sparsityWarmup, bandwidth, initThreshold,
                     thresholdLr, prefixes, evalRows, bufferBytes, badRows, device, threads, logEvery, maxNormRatio, normalizeActivations,
-                    checkpointEvery, keepCheckpoints);
+                    checkpointEvery, keepCheckpoints, gemmPrecision);
         }
 
         public Builder architecture(Architecture v) {
@@ -710,6 +736,11 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
 
         public Builder checkpointEvery(long v) {
             checkpointEvery = v;
+            return this;
+        }
+
+        public Builder gemmPrecision(GemmPrecision v) {
+            gemmPrecision = v;
             return this;
         }
 

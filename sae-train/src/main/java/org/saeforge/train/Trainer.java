@@ -28,7 +28,6 @@ import org.saeforge.core.kernels.Device;
 import org.saeforge.core.kernels.Kernels;
 import org.saeforge.core.kernels.KernelsFactory;
 import org.saeforge.core.kernels.cpu.CpuKernels;
-import org.saeforge.core.model.Architecture;
 import org.saeforge.core.model.SparseAutoencoder;
 import org.saeforge.core.tensor.FloatMatrix;
 
@@ -52,6 +51,7 @@ public final class Trainer {
     private final List<TrainConfig> configs;
     private final List<String> names;
     private final TrainListener listener;
+    private DeviceLoop.Backend deviceBackend = DeviceLoop.CUDA;
 
     public Trainer(TrainConfig config, TrainListener listener) {
         this(List.of(config), listener);
@@ -72,14 +72,21 @@ public final class Trainer {
                     || c.bufferBytes() != a.bufferBytes() || c.badRows() != a.badRows() || c.device() != a.device()
                     || c.threads() != a.threads() || c.maxNormRatio() != a.maxNormRatio()
                     || c.normalizeActivations() != a.normalizeActivations() || c.logEvery() != a.logEvery()
-                    || c.checkpointEvery() != a.checkpointEvery() || c.keepCheckpoints() != a.keepCheckpoints()) {
+                    || c.checkpointEvery() != a.checkpointEvery() || c.keepCheckpoints() != a.keepCheckpoints()
+                    || c.gemmPrecision() != a.gemmPrecision()) {
                 throw new SaeException("the SAEs of a sweep must share batch size, tokens, seed, eval rows, buffer, bad-row policy, "
-                        + "device, threads, norm settings, log and checkpoint cadence");
+                        + "device, threads, GEMM precision, norm settings, log and checkpoint cadence");
             }
         }
         this.configs = List.copyOf(configs);
         this.names = memberNames(configs);
         this.listener = listener == null ? new TrainListener() { } : listener;
+    }
+
+    /** Trains on {@code backend} whenever it applies to the kernels (tests: the host emulation of the device loop). */
+    Trainer withDeviceBackend(DeviceLoop.Backend backend) {
+        this.deviceBackend = backend;
+        return this;
     }
 
     /**
@@ -206,14 +213,18 @@ public final class Trainer {
             }
         }
 
-        // No CUDA kernels exist for the other architectures: "auto" means the CPU for them.
-        boolean allTopK = configs.stream().allMatch(c -> c.architecture() == Architecture.TOPK);
-        Device device = shared.device() == Device.AUTO && !allTopK ? Device.CPU : shared.device();
+        // The GPU trains TopK only: "auto" means the CPU for the other architectures.
+        boolean gpuTrainsAll = configs.stream().allMatch(c -> TrainConfig.cudaTrains(c.architecture()));
+        Device device = shared.device() == Device.AUTO && !gpuTrainsAll ? Device.CPU : shared.device();
         try (Kernels kernels = KernelsFactory.create(device, shared.threads())) {
-            String backend = kernels.name() + (kernels instanceof CpuKernels c ? "/" + c.gemmName() : "");
+            boolean onDevice = gpuTrainsAll && deviceBackend.applies(kernels);
+            String backend = kernels.name() + (kernels instanceof CpuKernels c ? "/" + c.gemmName() : "")
+                    + (onDevice ? "/" + shared.gemmPrecision().suffix() : "");
             long steps = shared.steps();
-            Loop loop = runSteps(kernels, backend, source, split, new BatchStream.Options(bufferBytes, shared.badRows(), maxNorm, scale),
-                    outDir, meta, resume);
+            BatchStream.Options options = new BatchStream.Options(bufferBytes, shared.badRows(), maxNorm, scale);
+            Loop loop = onDevice
+                    ? new DeviceLoop(configs, names, listener).run(deviceBackend, kernels, backend, source, split, options, outDir, meta, resume)
+                    : runSteps(kernels, backend, source, split, options, outDir, meta, resume);
             listener.onTrainingDone(steps, loop.seconds());
             if (loop.badRows() > 0) {
                 listener.onInfo("skipped " + loop.badRows() + " training rows holding NaN or infinity");
@@ -242,7 +253,7 @@ public final class Trainer {
                 if (outDir != null) {
                     Path dir = memberDir(outDir, names.get(i));
                     SaeLensFormat.write(sae, dir.resolve(SAELENS_DIR), eval.log10Density());
-                    writeRunInfo(dir, configs.get(i), dIn, result);
+                    writeRunInfo(dir, configs.get(i), dIn, result, loop.device());
                 }
             }
             if (outDir != null && configs.size() > 1) {
@@ -263,7 +274,7 @@ public final class Trainer {
         }
         for (int i = 0; i < configs.size(); i++) {
             TrainConfig saved = TrainConfig.fromJson(cp.members().get(i).path("config"));
-            if (!saved.equals(configs.get(i)) || !cp.members().get(i).path("name").asText().equals(names.get(i))) {
+            if (!saved.sameTraining(configs.get(i)) || !cp.members().get(i).path("name").asText().equals(names.get(i))) {
                 throw new SaeException(file + ": the configuration of " + (names.get(i).isEmpty() ? "the SAE" : names.get(i))
                         + " differs from the one the run was started with; resume with the run's own config.json");
             }
@@ -273,8 +284,15 @@ public final class Trainer {
         }
     }
 
-    /** What the training loop hands back; the members' optimiser state is released with it. */
-    private record Loop(List<SparseAutoencoder> saes, double seconds, long badRows, long normDropped) {
+    /**
+     * What the training loop hands back; the members' optimiser state is released with it. {@code device} describes a
+     * device-resident run (null on the CPU).
+     */
+    record Loop(List<SparseAutoencoder> saes, double seconds, long badRows, long normDropped, DeviceLoop.Report device) {
+    }
+
+    /** One logged step of one SAE, as metrics.jsonl and the listener get it. */
+    record Logged(TrainConfig config, StepStats stats, double lr, double deadFraction, double threshold) {
     }
 
     private Loop runSteps(Kernels kernels, String backend, ActivationSource source, HeldOutSplit split, BatchStream.Options options,
@@ -288,7 +306,7 @@ public final class Trainer {
             members.add(new Member(names.get(i), configs.get(i), dIn));
         }
         try (BatchStream stream = new BatchStream(source, split, shared.seed(), options)) {
-            listener.onStart(steps, steps * b, describe(source, split, backend, resume));
+            listener.onStart(steps, steps * b, describe(configs, names, source, split, backend, resume));
             FloatMatrix batch = new FloatMatrix(b, dIn);
             long startStep = 0;
             double secondsBefore = 0;
@@ -300,7 +318,8 @@ public final class Trainer {
             } else {
                 for (int i = 0; i < members.size(); i++) {
                     Member m = members.get(i);
-                    Checkpoint.restore(resume, resume.members().get(i), m, Member.saeConfig(m.config, dIn, meta));
+                    m.restore(Checkpoint.read(resume, resume.members().get(i), m.config, Member.saeConfig(m.config, dIn, meta),
+                            m.adam.firstMoments().length, m.logThreshold != null));
                 }
                 startStep = resume.run().step();
                 secondsBefore = resume.run().trainSeconds();
@@ -312,7 +331,7 @@ public final class Trainer {
                             + resume.run().rowsServed(), null);
                 }
             }
-            List<BufferedWriter> metrics = openMetrics(outDir, members, startStep);
+            List<BufferedWriter> metrics = openMetrics(outDir, names, startStep);
             int logEvery = shared.effectiveLogEvery();
             long every = shared.effectiveCheckpointEvery();
             long t0 = System.nanoTime();
@@ -328,7 +347,11 @@ public final class Trainer {
                     if ((step + 1) % logEvery == 0 || step == steps - 1) {
                         double secs = (System.nanoTime() - t0) / 1e9;
                         double rps = (step + 1 - startStep) * (double) b / Math.max(secs, 1e-9);
-                        report(members, metrics, step + 1, tokens, rps);
+                        List<Logged> logged = new ArrayList<>();
+                        for (Member m : members) {
+                            logged.add(new Logged(m.config, m.last, m.lastLr, m.dead.deadFraction(), m.thresholdSummary()));
+                        }
+                        report(listener, names, logged, metrics, step + 1, tokens, rps);
                     }
                     boolean due = every > 0 && tokens / every > (tokens - b) / every;
                     if (outDir != null && due && step + 1 < steps) {
@@ -343,11 +366,12 @@ public final class Trainer {
                 checkpoint(outDir, members, steps, stream, seconds, options, source);
             }
             List<SparseAutoencoder> saes = members.stream().map(m -> m.sae).toList();
-            return new Loop(saes, seconds, stream.badRows(), stream.normDropped());
+            return new Loop(saes, seconds, stream.badRows(), stream.normDropped(), null);
         }
     }
 
-    private String describe(ActivationSource source, HeldOutSplit split, String backend, Checkpoint.Loaded resume) {
+    static String describe(List<TrainConfig> configs, List<String> names, ActivationSource source, HeldOutSplit split, String backend,
+                           Checkpoint.Loaded resume) {
         TrainConfig c = configs.get(0);
         String what;
         if (configs.size() == 1) {
@@ -366,32 +390,34 @@ public final class Trainer {
                             ActivationSource source) {
         Checkpoint.RunState state = new Checkpoint.RunState(step, stream.rowsServed(), seconds, stream.badRows(), stream.normDropped(),
                 options.scale(), options.maxNorm(), source.numRows(), source.dIn());
-        Path dir = Checkpoint.write(outDir, state, members, configs.get(0).keepCheckpoints());
+        Path dir = Checkpoint.write(outDir, state, members.stream().map(Checkpoint.MemberState::of).toList(),
+                configs.get(0).keepCheckpoints());
         listener.onCheckpoint(step, dir);
     }
 
-    private void report(List<Member> members, List<BufferedWriter> metrics, long step, long tokens, double rps) {
+    /** Writes one metrics.jsonl line per SAE and tells the listener. */
+    static void report(TrainListener listener, List<String> names, List<Logged> logged, List<BufferedWriter> metrics, long step, long tokens,
+                       double rps) {
         List<StepStats> stats = new ArrayList<>();
-        for (int i = 0; i < members.size(); i++) {
-            Member m = members.get(i);
-            stats.add(m.last);
-            writeMetrics(metrics.get(i), m, step, tokens, rps);
+        for (int i = 0; i < logged.size(); i++) {
+            stats.add(logged.get(i).stats());
+            writeMetrics(metrics.get(i), logged.get(i), step, tokens, rps);
         }
-        listener.onMembersStep(step, tokens, members.get(0).lastLr, names, stats, rps);
+        listener.onMembersStep(step, tokens, logged.get(0).lr(), names, stats, rps);
     }
 
     /**
      * Opens each SAE's metrics.jsonl: new, or on resume cut back to the lines up to the checkpoint's step and appended
      * to (so a resumed run's log reads as an uninterrupted one's).
      */
-    private List<BufferedWriter> openMetrics(Path outDir, List<Member> members, long startStep) {
+    static List<BufferedWriter> openMetrics(Path outDir, List<String> names, long startStep) {
         List<BufferedWriter> out = new ArrayList<>();
-        for (Member m : members) {
+        for (String name : names) {
             if (outDir == null) {
                 out.add(null);
                 continue;
             }
-            Path file = memberDir(outDir, m.name).resolve(METRICS_FILE);
+            Path file = memberDir(outDir, name).resolve(METRICS_FILE);
             try {
                 Files.createDirectories(file.getParent());
                 if (startStep > 0 && Files.exists(file)) {
@@ -421,25 +447,25 @@ public final class Trainer {
         return out;
     }
 
-    private static void writeMetrics(BufferedWriter out, Member m, long step, long tokens, double rps) {
+    private static void writeMetrics(BufferedWriter out, Logged m, long step, long tokens, double rps) {
         if (out == null) {
             return;
         }
-        StepStats s = m.last;
+        StepStats s = m.stats();
         ObjectNode o = Json.object();
         o.put("step", step);
         o.put("tokens", tokens);
-        o.put("lr", m.lastLr);
+        o.put("lr", m.lr());
         o.put("loss", s.loss());
         o.put("fvu", s.fvu());
         o.put("auxk", s.auxK());
         o.put("sparsity_loss", s.sparsity());
         o.put("l0", s.l0());
-        o.put("dead_fraction", m.dead.deadFraction());
-        if (m.config.kStart() > 0) {
-            o.put("k", m.config.kAt(step - 1));
+        o.put("dead_fraction", m.deadFraction());
+        if (m.config().kStart() > 0) {
+            o.put("k", m.config().kAt(step - 1));
         }
-        double th = m.thresholdSummary();
+        double th = m.threshold();
         if (!Double.isNaN(th)) {
             o.put("threshold", th);
         }
@@ -479,12 +505,15 @@ public final class Trainer {
         }
     }
 
-    private static void writeRunInfo(Path dir, TrainConfig config, int dIn, TrainResult result) {
+    private static void writeRunInfo(Path dir, TrainConfig config, int dIn, TrainResult result, DeviceLoop.Report device) {
         ObjectNode info = Json.object();
         ObjectNode cfg = config.toJson();
         cfg.put("d_in", dIn);
         info.set("config", cfg);
         info.set("metrics", result.toJson());
+        if (device != null) {
+            info.set("device", device.toJson());
+        }
         AtomicFiles.writeString(dir.resolve(RUN_FILE), Json.pretty(info) + "\n");
     }
 
@@ -504,7 +533,7 @@ public final class Trainer {
         AtomicFiles.writeString(outDir.resolve(SWEEP_FILE), Json.pretty(o) + "\n");
     }
 
-    private static void closeQuietly(BufferedWriter w) {
+    static void closeQuietly(BufferedWriter w) {
         if (w != null) {
             try {
                 w.close();

@@ -1,5 +1,6 @@
 package org.saeforge.core.data;
 
+import java.nio.ByteBuffer;
 import java.nio.file.Path;
 
 /**
@@ -24,6 +25,25 @@ public interface ActivationSource extends AutoCloseable {
 
     /** Reads rows [first, first + count) into {@code dst} starting at {@code dstOffset}, row-major, as float32. */
     void readRows(long first, int count, float[] dst, int dstOffset);
+
+    /**
+     * Bytes per element when rows can be copied as stored ({@link #readRawRows}): 4 for float32, 2 for float16 and
+     * bfloat16; 0 when this source only reads rows widened to float32.
+     */
+    default int rawElementBytes() {
+        return 0;
+    }
+
+    /**
+     * Copies rows [first, first + count) as stored ({@link #dtype()}, little-endian, row-major, no widening) into
+     * {@code dst} at {@code dstIndex}; needs {@code count * dIn() * rawElementBytes()} bytes there. May be called from
+     * several threads at once.
+     *
+     * @throws UnsupportedOperationException when {@link #rawElementBytes()} is 0
+     */
+    default void readRawRows(long first, int count, ByteBuffer dst, int dstIndex) {
+        throw new UnsupportedOperationException(path() + ": rows of this source can only be read as float32");
+    }
 
     /** Row metadata aligned with this source's rows, or null when the source has none. */
     default RowMetadata metadata() {

@@ -1,5 +1,7 @@
 package org.saeforge.core.data;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.SplittableRandom;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
@@ -15,11 +17,16 @@ import org.saeforge.core.tensor.FloatMatrix;
  * rows stream through: chunks of consecutive rows are read in a shuffled order each epoch and pass through a
  * shuffle buffer of the budget's size, from which every output row is drawn at random. Either way memory is bounded
  * by the budget. In streaming mode a prefetch thread reads the next chunks while the caller computes; it reads them
- * in the same seeded order and the caller consumes them in that order, so the batches do not depend on timing.
+ * in the same seeded order and the caller consumes them in that order, so the batches do not depend on timing (an
+ * ids-only stream also checks the chunks there; their counts are added when the caller reaches them).
  *
  * <p>Rows with NaN or infinity are skipped and counted, or fatal, per {@link BadRowPolicy}; rows whose L2 norm
  * exceeds {@link Options#maxNorm()} are dropped and counted; kept rows are multiplied by {@link Options#scale()}.
  * Close the stream to stop its prefetch thread.
+ *
+ * <p>Every batch row is a source row; {@link #next(FloatMatrix, long[])} also reports which. A stream made with
+ * {@link #rowIdsOnly} serves only those ids ({@link #nextRowIds}), in exactly the order the ordinary stream with the
+ * same arguments serves rows, without holding row data: the device pipeline fetches the rows itself, as stored.
  */
 public final class BatchStream implements AutoCloseable {
     /** Rows read per chunk in streaming mode. */
@@ -58,6 +65,10 @@ public final class BatchStream implements AutoCloseable {
     private final double maxNormSq;
     private final float scale;
     private final boolean inMemory;
+    /** Serve source row ids only; rows are read to be checked, never kept. */
+    private final boolean idsOnly;
+    /** Non-finite bit pattern of a 2-byte stored element, when ids-only chunks are checked as stored; else 0. */
+    private final int rawNonFinite;
     private long badRows;
     private long normDropped;
     private long rowsServed;
@@ -65,12 +76,14 @@ public final class BatchStream implements AutoCloseable {
 
     // in-memory mode
     private float[] rows;
+    private long[] rowIds;
     private int numRows;
     private int[] perm;
     private int pos;
 
     // streaming mode
     private float[] buffer;
+    private long[] bufferIds;
     private int bufferRows;
     private int bufferCapacity;
     private Chunk current;
@@ -78,21 +91,37 @@ public final class BatchStream implements AutoCloseable {
     private int numChunks;
     private SplittableRandom drawRandom;
     private BlockingQueue<Chunk> ready;
-    private BlockingQueue<float[]> free;
+    private BlockingQueue<ChunkBuffer> free;
     private Thread prefetch;
     private volatile boolean closed;
 
+    /** Room for one chunk: rows widened to float32, or as stored (ids-only streams), and the kept rows' ids. */
+    private static final class ChunkBuffer {
+        final float[] data;
+        final ByteBuffer raw;
+        final long[] ids = new long[CHUNK_ROWS];
+
+        ChunkBuffer(int dIn, int rawBytes) {
+            data = rawBytes == 0 ? new float[CHUNK_ROWS * dIn] : null;
+            raw = rawBytes == 0 ? null : ByteBuffer.allocate(CHUNK_ROWS * dIn * rawBytes).order(ByteOrder.LITTLE_ENDIAN);
+        }
+    }
+
     /** A chunk read by the prefetch thread, or the error it hit. */
     private static final class Chunk {
-        final float[] data;
+        final ChunkBuffer buf;
         final long first;
         final int count;
         final int epoch;
         final RuntimeException error;
         int kept;
+        /** Ids-only streams check a chunk on the prefetch thread: then kept and these counts are set there. */
+        boolean checked;
+        long bad;
+        long dropped;
 
-        Chunk(float[] data, long first, int count, int epoch, RuntimeException error) {
-            this.data = data;
+        Chunk(ChunkBuffer buf, long first, int count, int epoch, RuntimeException error) {
+            this.buf = buf;
             this.first = first;
             this.count = count;
             this.epoch = epoch;
@@ -108,6 +137,21 @@ public final class BatchStream implements AutoCloseable {
     }
 
     public BatchStream(ActivationSource source, HeldOutSplit split, long seed, Options options) {
+        this(source, split, seed, options, false);
+    }
+
+    /**
+     * A stream of source row ids only ({@link #nextRowIds}): the same ids, in the same order, as the rows of
+     * {@code new BatchStream(source, split, seed, options)}, and the same bad-row and outlier counts, with none of the
+     * row data in memory. Rows are still read once per epoch (in-memory mode: once) to apply the checks; sources that
+     * read rows as stored in 2-byte elements are checked without widening when no norm limit applies. The scale of
+     * the options is not applied: whoever fetches the rows applies it.
+     */
+    public static BatchStream rowIdsOnly(ActivationSource source, HeldOutSplit split, long seed, Options options) {
+        return new BatchStream(source, split, seed, options, true);
+    }
+
+    private BatchStream(ActivationSource source, HeldOutSplit split, long seed, Options options, boolean idsOnly) {
         this.source = source;
         this.split = split;
         this.dIn = source.dIn();
@@ -115,6 +159,9 @@ public final class BatchStream implements AutoCloseable {
         this.policy = options.policy();
         this.maxNormSq = options.maxNorm() * options.maxNorm();
         this.scale = options.scale();
+        this.idsOnly = idsOnly;
+        this.rawNonFinite = idsOnly && maxNormSq == Double.POSITIVE_INFINITY && source.rawElementBytes() == 2
+                ? rawNonFinitePattern(source.dtype()) : 0;
         long trainBytes = split.trainRows() * dIn * 4L;
         this.inMemory = trainBytes <= options.bufferBytes() && split.trainRows() * dIn < Integer.MAX_VALUE - 8;
         if (inMemory) {
@@ -125,7 +172,8 @@ public final class BatchStream implements AutoCloseable {
             newEpochPermutation();
         } else {
             bufferCapacity = (int) Math.max(1, Math.min(Integer.MAX_VALUE / dIn - 8, options.bufferBytes() / (dIn * 4L)));
-            buffer = new float[bufferCapacity * dIn];
+            buffer = idsOnly ? null : new float[bufferCapacity * dIn];
+            bufferIds = new long[bufferCapacity];
             drawRandom = new SplittableRandom(seed ^ 0xD1CEL);
             numChunks = (int) ((source.numRows() + CHUNK_ROWS - 1) / CHUNK_ROWS);
             startPrefetch();
@@ -135,6 +183,18 @@ public final class BatchStream implements AutoCloseable {
                 close();
                 throw e;
             }
+        }
+    }
+
+    /** The exponent bits that make a stored 2-byte element infinite or NaN. */
+    private static int rawNonFinitePattern(String dtype) {
+        switch (dtype) {
+            case "float16":
+                return 0x7C00;
+            case "bfloat16":
+                return 0x7F80;
+            default:
+                return 0;
         }
     }
 
@@ -153,6 +213,11 @@ public final class BatchStream implements AutoCloseable {
 
     public boolean inMemory() {
         return inMemory;
+    }
+
+    /** True for a stream made by {@link #rowIdsOnly}. */
+    public boolean rowIdsOnly() {
+        return idsOnly;
     }
 
     /** Rows skipped so far for holding NaN or infinity. */
@@ -176,36 +241,86 @@ public final class BatchStream implements AutoCloseable {
     }
 
     private void loadAll() {
-        rows = new float[(int) (split.trainRows() * dIn)];
+        int trainRows = (int) split.trainRows();
+        rows = idsOnly ? null : new float[trainRows * dIn];
+        rowIds = new long[trainRows];
         int n = 0;
         long total = source.numRows();
-        float[] tmp = new float[CHUNK_ROWS * dIn];
+        ChunkBuffer tmp = new ChunkBuffer(dIn, rawNonFinite != 0 ? 2 : 0);
         for (long first = 0; first < total; first += CHUNK_ROWS) {
             int count = (int) Math.min(CHUNK_ROWS, total - first);
-            source.readRows(first, count, tmp, 0);
-            int kept = keepRows(tmp, first, count);
-            System.arraycopy(tmp, 0, rows, n * dIn, kept * dIn);
+            read(first, count, tmp);
+            long[] tally = new long[2];
+            int kept = keep(tmp, first, count, tally);
+            badRows += tally[0];
+            normDropped += tally[1];
+            if (!idsOnly) {
+                System.arraycopy(tmp.data, 0, rows, n * dIn, kept * dIn);
+            }
+            System.arraycopy(tmp.ids, 0, rowIds, n, kept);
             n += kept;
         }
         numRows = n;
     }
 
+    private void read(long first, int count, ChunkBuffer into) {
+        if (into.raw != null) {
+            source.readRawRows(first, count, into.raw, 0);
+        } else {
+            source.readRows(first, count, into.data, 0);
+        }
+    }
+
     /**
-     * Compacts the training rows of data[0, count) that pass the checks to its front, scaled, and returns how many.
+     * Applies the checks to a chunk just read: the kept rows' ids go to c.ids, their data (scaled) to its front; rows
+     * skipped as bad and dropped as outliers are added to tally[0] and tally[1].
      */
-    private int keepRows(float[] data, long first, int count) {
+    private int keep(ChunkBuffer c, long first, int count, long[] tally) {
+        return c.raw != null ? keepRaw(c.raw, first, count, c.ids, tally) : keepRows(c.data, first, count, c.ids, tally);
+    }
+
+    /** {@link #keepRows} on rows as stored in 2-byte elements (no norm limit): only the finiteness check. */
+    private int keepRaw(ByteBuffer raw, long first, int count, long[] ids, long[] tally) {
+        int n = 0;
+        for (int r = 0; r < count; r++) {
+            long row = first + r;
+            if (split.isEval(row)) {
+                continue;
+            }
+            if (!rawRowFinite(raw, r * dIn)) {
+                if (policy == BadRowPolicy.FAIL) {
+                    throw new SaeException(source.path() + ": row " + row + " holds NaN or infinity (--on-bad-rows fail)");
+                }
+                tally[0]++;
+                continue;
+            }
+            ids[n++] = row;
+        }
+        return n;
+    }
+
+    /**
+     * Compacts the training rows of data[0, count) that pass the checks to its front, scaled (unless ids-only), writes
+     * their source row ids to ids, and returns how many.
+     */
+    private int keepRows(float[] data, long first, int count, long[] ids, long[] tally) {
         int n = 0;
         for (int r = 0; r < count; r++) {
             long row = first + r;
             int off = r * dIn;
-            if (split.isEval(row) || !checkRow(data, off, row)) {
+            if (split.isEval(row) || !checkRow(data, off, row, tally)) {
                 continue;
             }
             if (maxNormSq != Double.POSITIVE_INFINITY && NormStats.squaredNorm(data, off, dIn) > maxNormSq) {
-                normDropped++;
+                tally[1]++;
                 continue;
             }
+            ids[n] = row;
             int to = n * dIn;
+            if (idsOnly) {
+                n++;
+                continue;
+            }
             if (scale != 1f) {
                 for (int i = 0; i < dIn; i++) {
                     data[to + i] = data[off + i] * scale;
@@ -218,14 +333,37 @@ public final class BatchStream implements AutoCloseable {
         return n;
     }
 
-    private boolean checkRow(float[] data, int off, long row) {
+    /**
+     * Whether none of the dIn stored 2-byte elements from element {@code first} has all exponent bits set, four at a
+     * time: a lane of {@code (v & M) ^ M} is zero exactly when its element is infinite or NaN.
+     */
+    private boolean rawRowFinite(ByteBuffer raw, int first) {
+        long m = rawNonFinite & 0xFFFFL;
+        long m4 = m | m << 16 | m << 32 | m << 48;
+        int i = first;
+        int end = first + dIn;
+        for (; i + 4 <= end; i += 4) {
+            long t = (raw.getLong(2 * i) & m4) ^ m4;
+            if (((t - 0x0001000100010001L) & ~t & 0x8000800080008000L) != 0) {
+                return false;
+            }
+        }
+        for (; i < end; i++) {
+            if ((raw.getShort(2 * i) & rawNonFinite) == rawNonFinite) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private boolean checkRow(float[] data, int off, long row, long[] tally) {
         if (BadRowPolicy.finiteRow(data, off, dIn)) {
             return true;
         }
         if (policy == BadRowPolicy.FAIL) {
             throw new SaeException(source.path() + ": row " + row + " holds NaN or infinity (--on-bad-rows fail)");
         }
-        badRows++;
+        tally[0]++;
         return false;
     }
 
@@ -248,9 +386,33 @@ public final class BatchStream implements AutoCloseable {
 
     /** Fills every row of {@code batch} with the next training rows. */
     public void next(FloatMatrix batch) {
+        next(batch, null);
+    }
+
+    /**
+     * Fills every row of {@code batch} with the next training rows and, when {@code ids} is not null, writes the
+     * source row of each into {@code ids[0 .. batch.rows())}.
+     */
+    public void next(FloatMatrix batch, long[] ids) {
+        if (idsOnly) {
+            throw new IllegalStateException("this batch stream serves row ids only (nextRowIds)");
+        }
         batch.requireCols(dIn, "batch");
-        int b = batch.rows();
-        float[] out = batch.data();
+        advance(batch.data(), ids, 0, batch.rows());
+    }
+
+    /**
+     * Advances by {@code count} rows exactly as {@link #next} would for a batch of that many, writing their source
+     * row ids into {@code ids[offset .. offset + count)}.
+     */
+    public void nextRowIds(long[] ids, int offset, int count) {
+        if (offset < 0 || count < 0 || offset + count > ids.length) {
+            throw new IllegalArgumentException("ids [" + offset + ", " + (offset + count) + ") outside an array of " + ids.length);
+        }
+        advance(null, ids, offset, count);
+    }
+
+    private void advance(float[] out, long[] ids, int idsOffset, int b) {
         if (inMemory) {
             if (b > numRows) {
                 throw new SaeException("batch size " + b + " exceeds the " + numRows + " training rows of " + source.path());
@@ -260,7 +422,13 @@ public final class BatchStream implements AutoCloseable {
                 newEpochPermutation();
             }
             for (int i = 0; i < b; i++) {
-                System.arraycopy(rows, perm[pos + i] * dIn, out, i * dIn, dIn);
+                int r = perm[pos + i];
+                if (out != null) {
+                    System.arraycopy(rows, r * dIn, out, i * dIn, dIn);
+                }
+                if (ids != null) {
+                    ids[idsOffset + i] = rowIds[r];
+                }
             }
             pos += b;
         } else {
@@ -269,9 +437,17 @@ public final class BatchStream implements AutoCloseable {
             }
             for (int i = 0; i < b; i++) {
                 int slot = drawRandom.nextInt(bufferRows);
-                System.arraycopy(buffer, slot * dIn, out, i * dIn, dIn);
+                if (out != null) {
+                    System.arraycopy(buffer, slot * dIn, out, i * dIn, dIn);
+                }
+                if (ids != null) {
+                    ids[idsOffset + i] = bufferIds[slot];
+                }
                 nextStreamRow();
-                System.arraycopy(current.data, chunkPos * dIn, buffer, slot * dIn, dIn);
+                if (buffer != null) {
+                    System.arraycopy(current.buf.data, chunkPos * dIn, buffer, slot * dIn, dIn);
+                }
+                bufferIds[slot] = current.buf.ids[chunkPos];
                 chunkPos++;
             }
         }
@@ -298,7 +474,7 @@ public final class BatchStream implements AutoCloseable {
         ready = new ArrayBlockingQueue<>(PREFETCH_BUFFERS);
         free = new ArrayBlockingQueue<>(PREFETCH_BUFFERS);
         for (int i = 0; i < PREFETCH_BUFFERS; i++) {
-            free.add(new float[CHUNK_ROWS * dIn]);
+            free.add(new ChunkBuffer(dIn, rawNonFinite != 0 ? 2 : 0));
         }
         prefetch = new Thread(this::prefetchLoop, "saeforge-prefetch");
         prefetch.setDaemon(true);
@@ -309,7 +485,7 @@ public final class BatchStream implements AutoCloseable {
         try {
             for (int ep = 0; !closed; ep++) {
                 for (int id : chunkOrder(ep)) {
-                    float[] buf = free.take();
+                    ChunkBuffer buf = free.take();
                     if (closed) {
                         return;
                     }
@@ -317,8 +493,15 @@ public final class BatchStream implements AutoCloseable {
                     int count = (int) Math.min(CHUNK_ROWS, source.numRows() - first);
                     Chunk c;
                     try {
-                        source.readRows(first, count, buf, 0);
+                        read(first, count, buf);
                         c = new Chunk(buf, first, count, ep, null);
+                        if (idsOnly) {
+                            long[] tally = new long[2];
+                            c.kept = keep(buf, first, count, tally);
+                            c.bad = tally[0];
+                            c.dropped = tally[1];
+                            c.checked = true;
+                        }
                     } catch (RuntimeException e) {
                         ready.put(new Chunk(buf, first, 0, ep, e));
                         return;
@@ -331,7 +514,7 @@ public final class BatchStream implements AutoCloseable {
         }
     }
 
-    /** Makes current.data[chunkPos] the next usable training row, taking chunks from the prefetch thread as needed. */
+    /** Makes row chunkPos of the current chunk the next usable training row, taking chunks from the prefetch thread as needed. */
     private void nextStreamRow() {
         int emptyChunks = 0;
         while (current == null || chunkPos >= current.kept) {
@@ -344,7 +527,7 @@ public final class BatchStream implements AutoCloseable {
 
     private void takeChunk() {
         if (current != null) {
-            free.add(current.data);
+            free.add(current.buf);
             current = null;
         }
         Chunk c;
@@ -360,7 +543,18 @@ public final class BatchStream implements AutoCloseable {
         if (c.epoch > epoch) {
             epoch = c.epoch;
         }
-        c.kept = keepRows(c.data, c.first, c.count);
+        if (c.checked) {
+            badRows += c.bad;
+            normDropped += c.dropped;
+        } else {
+            long[] tally = new long[2];
+            try {
+                c.kept = keep(c.buf, c.first, c.count, tally);
+            } finally {
+                badRows += tally[0];
+                normDropped += tally[1];
+            }
+        }
         current = c;
         chunkPos = 0;
     }
@@ -369,7 +563,10 @@ public final class BatchStream implements AutoCloseable {
         bufferRows = 0;
         while (bufferRows < bufferCapacity) {
             nextStreamRow();
-            System.arraycopy(current.data, chunkPos * dIn, buffer, bufferRows * dIn, dIn);
+            if (buffer != null) {
+                System.arraycopy(current.buf.data, chunkPos * dIn, buffer, bufferRows * dIn, dIn);
+            }
+            bufferIds[bufferRows] = current.buf.ids[chunkPos];
             chunkPos++;
             bufferRows++;
         }

@@ -1,6 +1,7 @@
 package org.saeforge.core.data;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.nio.MappedByteBuffer;
@@ -27,6 +28,7 @@ final class MappedRows {
     private final long rowsPerSegment;
     private final FloatBuffer[] f32;
     private final ShortBuffer[] f16;
+    private final ByteBuffer[] raw;
     private final FileGuard guard;
 
     /** Element types of raw rows. */
@@ -66,11 +68,13 @@ final class MappedRows {
         int segments = (int) Math.max(1, (rows + rowsPerSegment - 1) / rowsPerSegment);
         f32 = dtype == DType.FLOAT32 ? new FloatBuffer[segments] : null;
         f16 = dtype != DType.FLOAT32 ? new ShortBuffer[segments] : null;
+        raw = new ByteBuffer[segments];
         for (int s = 0; s < segments; s++) {
             long firstRow = s * rowsPerSegment;
             long segRows = Math.min(rowsPerSegment, rows - firstRow);
             MappedByteBuffer mb = ch.map(FileChannel.MapMode.READ_ONLY, offset + firstRow * rowBytes, Math.max(0, segRows * rowBytes));
             mb.order(ByteOrder.LITTLE_ENDIAN);
+            raw[s] = mb;
             if (f32 != null) {
                 f32[s] = mb.asFloatBuffer();
             } else {
@@ -97,6 +101,33 @@ final class MappedRows {
             copy(first, count, dst, dstOffset);
         } catch (InternalError e) {
             // SIGBUS on a mapped page past the (new) end of file
+            guard.check();
+            throw new FileFormatException(path, "truncated or changed while being read", e);
+        }
+    }
+
+    /** Copies rows [first, first + count) as stored into dst at byte index dstIndex (see ActivationSource#readRawRows). */
+    void readRawRows(long first, int count, ByteBuffer dst, int dstIndex) {
+        if (first < 0 || count < 0 || first + count > rows) {
+            throw new IndexOutOfBoundsException("rows [" + first + ", " + (first + count) + ") outside [0, " + rows + ") of " + path);
+        }
+        long rowBytes = (long) dIn * dtype.bytes;
+        if (dstIndex < 0 || dstIndex + count * rowBytes > dst.limit()) {
+            throw new IndexOutOfBoundsException(count + " raw rows of " + rowBytes + " bytes at " + dstIndex + " overflow a buffer of "
+                    + dst.limit());
+        }
+        guard.check();
+        try {
+            int done = 0;
+            while (done < count) {
+                long row = first + done;
+                int seg = (int) (row / rowsPerSegment);
+                long inSeg = row - seg * rowsPerSegment;
+                int n = (int) Math.min(count - done, rowsPerSegment - inSeg);
+                dst.put(dstIndex + (int) (done * rowBytes), raw[seg], (int) (inSeg * rowBytes), (int) (n * rowBytes));
+                done += n;
+            }
+        } catch (InternalError e) {
             guard.check();
             throw new FileFormatException(path, "truncated or changed while being read", e);
         }

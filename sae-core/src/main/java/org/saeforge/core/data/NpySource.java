@@ -1,6 +1,7 @@
 package org.saeforge.core.data;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -97,6 +98,16 @@ public final class NpySource implements ActivationSource {
     @Override
     public void readRows(long first, int count, float[] dst, int dstOffset) {
         rows.readRows(first, count, dst, dstOffset);
+    }
+
+    @Override
+    public int rawElementBytes() {
+        return rows.dtype().bytes;
+    }
+
+    @Override
+    public void readRawRows(long first, int count, ByteBuffer dst, int dstIndex) {
+        rows.readRawRows(first, count, dst, dstIndex);
     }
 
     @Override

@@ -238,6 +238,30 @@ public final class ShardFolder implements ActivationSource {
         }
     }
 
+    @Override
+    public int rawElementBytes() {
+        return dtype.bytes;
+    }
+
+    @Override
+    public void readRawRows(long first, int count, ByteBuffer dst, int dstIndex) {
+        if (first < 0 || count < 0 || first + count > numRows) {
+            throw new IndexOutOfBoundsException("rows [" + first + ", " + (first + count) + ") outside [0, " + numRows + ") of " + dir);
+        }
+        long rowBytes = (long) dIn * dtype.bytes;
+        int done = 0;
+        int s = shardOf(first);
+        while (done < count) {
+            while (first + done >= starts[s + 1]) {
+                s++;
+            }
+            long inShard = first + done - starts[s];
+            int n = (int) Math.min(count - done, starts[s + 1] - (first + done));
+            shards[s].readRawRows(inShard, n, dst, dstIndex + (int) (done * rowBytes));
+            done += n;
+        }
+    }
+
     private int shardOf(long row) {
         int i = Arrays.binarySearch(starts, row);
         int s = i >= 0 ? i : -i - 2;

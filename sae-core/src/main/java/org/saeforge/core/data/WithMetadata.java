@@ -1,5 +1,6 @@
 package org.saeforge.core.data;
 
+import java.nio.ByteBuffer;
 import java.nio.file.Path;
 
 /** A source with row metadata attached from elsewhere (a CSV sidecar). */
@@ -35,6 +36,16 @@ final class WithMetadata implements ActivationSource {
     @Override
     public void readRows(long first, int count, float[] dst, int dstOffset) {
         inner.readRows(first, count, dst, dstOffset);
+    }
+
+    @Override
+    public int rawElementBytes() {
+        return inner.rawElementBytes();
+    }
+
+    @Override
+    public void readRawRows(long first, int count, ByteBuffer dst, int dstIndex) {
+        inner.readRawRows(first, count, dst, dstIndex);
     }
 
     @Override

@@ -50,6 +50,18 @@ public final class BackwardKernels {
                 KernelArgs.of().ptr(entryRow).i(kFixed).ptr(idx).i(nnz).ptr(dOut).ptr(w).i(ld).ptr(dValues));
     }
 
+    /** Scratch bytes of {@link #groupByLatent} for up to nnz entries over numLatents latents. */
+    public static long groupScratchBytes(int nnz, int numLatents) {
+        return 8L * LaunchMath.sortLength(nnz) + 8L * numLatents;
+    }
+
+    /** Allocates the scratch of {@link #groupByLatent} for up to nnz entries, so that no call grows it. */
+    public void reserveGroups(int nnz, int numLatents, Workspace ws) {
+        ws.get("groups.keys", 8L * LaunchMath.sortLength(nnz));
+        ws.get("groups.segStart", 4L * numLatents);
+        ws.get("groups.segEnd", 4L * numLatents);
+    }
+
     /** Sorts the entries by (latent, entry) and finds each latent's segment, in buffers of {@code ws}. */
     public LatentGroups groupByLatent(DeviceBuffer idx, int nnz, int numLatents, Workspace ws) {
         idx.require(4L * nnz, "groupByLatent indices [" + nnz + "]");

@@ -16,7 +16,7 @@ import org.saeforge.core.SaeException;
  */
 public final class CudaBinaries {
     /** The kernel families, one {@code .cu} and one fatbin each. */
-    public static final List<String> FAMILIES = List.of("encode", "decode", "backward", "auxk", "adam", "metrics");
+    public static final List<String> FAMILIES = List.of("encode", "decode", "backward", "auxk", "adam", "metrics", "train");
     /** Class-path folder of the fatbins and the manifest. */
     public static final String RESOURCE_DIR = "cuda/";
     public static final String MANIFEST = RESOURCE_DIR + "SOURCES.sha256";

@@ -257,6 +257,15 @@ public final class CudaContext implements AutoCloseable {
         }
     }
 
+    /** {@code {free, total}} bytes of device memory now ({@code cuMemGetInfo}). */
+    public long[] memoryInfo() {
+        makeCurrent();
+        long[] free = new long[1];
+        long[] total = new long[1];
+        check(JCudaDriver.cuMemGetInfo(free, total), "cuMemGetInfo");
+        return new long[] {free[0], total[0]};
+    }
+
     /** Kernel launches so far: proof that work ran on the GPU. */
     public long launches() {
         return launches;

@@ -26,7 +26,7 @@ public final class CudaKernels implements Kernels {
     /** One kernel per family, looked up at {@link #open} so that every module is loaded (and checked) up front. */
     private static final Map<String, String> FIRST_KERNEL = Map.of(
             "encode", "topk_rows_keys", "decode", "sparse_decode", "backward", "scatter_outer",
-            "auxk", "gather_rows", "adam", "adam_step", "metrics", "residual_sse");
+            "auxk", "gather_rows", "adam", "adam_step", "metrics", "residual_sse", "train", "convert_rows");
 
     /**
      * How to open the backend.

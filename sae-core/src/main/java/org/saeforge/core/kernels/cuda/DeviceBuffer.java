@@ -100,6 +100,28 @@ public final class DeviceBuffer implements AutoCloseable {
                 8L * count), "cuMemcpyHtoD(" + count + " doubles)");
     }
 
+    public void upload(long[] src, int srcOffset, int count, long dstByteOffset) {
+        requireArray(src.length, srcOffset, count, "upload");
+        requireRange(dstByteOffset, 8L * count, "upload");
+        if (count == 0) {
+            return;
+        }
+        context.makeCurrent();
+        check(JCudaDriver.cuMemcpyHtoD(ptr.withByteOffset(dstByteOffset), Pointer.to(src).withByteOffset(8L * srcOffset),
+                8L * count), "cuMemcpyHtoD(" + count + " longs)");
+    }
+
+    /** Copies {@code bytes} bytes of {@code src} (from its start) to the start of this buffer, on the device. */
+    public void copyFrom(DeviceBuffer src, long bytes) {
+        requireRange(0, bytes, "copyFrom destination");
+        src.requireRange(0, bytes, "copyFrom source");
+        if (bytes == 0) {
+            return;
+        }
+        context.makeCurrent();
+        check(JCudaDriver.cuMemcpyDtoD(ptr, src.ptr, bytes), "cuMemcpyDtoD(" + bytes + " bytes)");
+    }
+
     public void download(long srcByteOffset, float[] dst, int dstOffset, int count) {
         requireArray(dst.length, dstOffset, count, "download");
         requireRange(srcByteOffset, 4L * count, "download");

@@ -156,6 +156,29 @@ public final class EncoderKernels {
         }
     }
 
+    /**
+     * Scratch bytes {@link #selectTopK} uses for m rows over at most n columns with this k: the fused path's
+     * candidates ({@code candidatesPerRow} per row, from {@link #planTopK} at n columns), or the dense path's
+     * pre-activation chunk.
+     */
+    public static long selectScratchBytes(int m, int n, int k, int candidatesPerRow) {
+        if (k <= LaunchMath.TOPK_FUSED_MAX) {
+            return 8L * m * candidatesPerRow;
+        }
+        return 4 * Math.min((long) m * n, LaunchMath.DENSE_CHUNK_FLOATS);
+    }
+
+    /** Allocates the scratch of {@link #selectTopK} for m rows over up to n columns with this k, so no call grows it. */
+    public void reserveSelect(GemmPrecision p, int m, int n, int k, Workspace ws) {
+        if (k <= LaunchMath.TOPK_FUSED_MAX) {
+            long cands = (long) m * planTopK(p, m, n, k).candidatesPerRow();
+            ws.get("topk.candKey", 4 * cands);
+            ws.get("topk.candIdx", 4 * cands);
+        } else {
+            ws.get("topk.pre", selectScratchBytes(m, n, k, 0));
+        }
+    }
+
     /** {@code counts[r] = #{j : pre[r][j] > 0 and pre[r][j] > thr[j]}} (thr null: ReLU) for rows x n (stride ld). */
     public void thresholdCount(DeviceBuffer pre, long ld, int rows, int n, DeviceBuffer thr, DeviceBuffer counts) {
         requireThreshold(pre, ld, rows, n, thr);

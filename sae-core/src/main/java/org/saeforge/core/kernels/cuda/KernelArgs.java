@@ -8,7 +8,7 @@ import jcuda.driver.CUdeviceptr;
 
 /**
  * The parameter list of one kernel launch, in the kernel's order and with its C types: {@code ptr} for pointers
- * (null allowed), {@code i} for int, {@code l} for long, {@code f} for float.
+ * (null allowed), {@code i} for int, {@code l} for long, {@code f} for float, {@code d} for double.
  */
 public final class KernelArgs {
     private final List<NativePointerObject> params = new ArrayList<>();
@@ -41,6 +41,11 @@ public final class KernelArgs {
 
     public KernelArgs f(float v) {
         params.add(Pointer.to(new float[] {v}));
+        return this;
+    }
+
+    public KernelArgs d(double v) {
+        params.add(Pointer.to(new double[] {v}));
         return this;
     }
 

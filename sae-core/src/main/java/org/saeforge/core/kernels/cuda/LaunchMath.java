@@ -195,6 +195,23 @@ public final class LaunchMath {
         return new int[] {ceilDiv(ld, ROW_THREADS), chunks};
     }
 
+    /** Threads of the one-block {@code dead_update} kernel. */
+    public static final int DEAD_UPDATE_THREADS = 1024;
+
+    /**
+     * Rows of w per chunk of {@code row_combination_partial} over {@code n x ld}: enough chunks that the grid has about
+     * 8 blocks per multiprocessor, no chunk smaller than 64 rows.
+     */
+    public static int rowCombinationRowsPerChunk(int n, int ld, int smCount) {
+        requirePositive(n, "rows");
+        int columnBlocks = ceilDiv(requirePositive(ld, "ld"), ROW_THREADS);
+        long wantedChunks = Math.max(1, (long) Math.max(1, smCount) * 8 / columnBlocks);
+        int perChunk = (int) Math.max(64, ceilDiv((long) n, wantedChunks));
+        int chunks = ceilDiv(n, perChunk);
+        requireGridY(chunks, n);
+        return perChunk;
+    }
+
     /** One launch of the bitonic sort of the latent keys. */
     public record SortStep(Kind kind, int size, int stride) {
         /** Which kernel: {@code bitonic_sort_tiles}, {@code bitonic_merge_global} or {@code bitonic_merge_tiles}. */

@@ -209,4 +209,18 @@ class LaunchMathTest {
             }
         }
     }
+
+    @Test
+    void rowCombinationChunksCoverEveryRowWithinTheGrid() {
+        for (int n : new int[] {1, 63, 64, 65, 1000, 65_536, 1 << 22, 1 << 26}) {
+            for (int ld : new int[] {32, 1024, 4096}) {
+                int per = LaunchMath.rowCombinationRowsPerChunk(n, ld, 132);
+                int chunks = LaunchMath.ceilDiv(n, per);
+                assertTrue(per >= 64 || per >= n, "chunks of at least 64 rows: n=" + n + ", per=" + per);
+                assertTrue((long) chunks * per >= n && (long) (chunks - 1) * per < n, "chunks cover n=" + n + " exactly once");
+                assertTrue(chunks <= LaunchMath.MAX_GRID_Y, "grid y " + chunks + " for n=" + n);
+            }
+        }
+        assertEquals(249, LaunchMath.rowCombinationRowsPerChunk(65_536, 1024, 132), "264 chunks: 8 blocks per SM over 4 column blocks");
+    }
 }

@@ -1,0 +1,181 @@
+// Kernels of the device-resident training step that the other families lack: widening input batches as stored,
+// the loss gradient with the batch's total variance read on the device, bias-gradient reductions, the bDec term of the
+// encoder input, the ReLU mask of code gradients, the dead-latent counters and the divergence check.
+//
+// Reductions accumulate in double in a fixed order (results reproducible on one device); nothing here uses atomics.
+
+#include <cuda_fp16.h>
+
+#include "common.cuh"
+
+using namespace sae;
+
+extern "C" {
+
+// x[r][c] = float(src[r][c]) * scale for c < dIn, 0 in the padding up to ld. src holds rows of dIn elements as stored:
+// dtype 0 float32, 1 float16, 2 bfloat16 (little-endian, as read from disk).
+__global__ void convert_rows(const void* __restrict__ src, int dtype, long rows, int dIn, int ld, float scale,
+                             float* __restrict__ x) {
+    const long n = rows * ld;
+    for (long i = blockIdx.x * static_cast<long>(blockDim.x) + threadIdx.x; i < n;
+         i += static_cast<long>(gridDim.x) * blockDim.x) {
+        const long r = i / ld;
+        const int c = static_cast<int>(i - r * ld);
+        float v = 0.0f;
+        if (c < dIn) {
+            const long s = r * dIn + c;
+            if (dtype == 1) {
+                v = __half2float(static_cast<const __half*>(src)[s]);
+            } else if (dtype == 2) {
+                v = __bfloat162float(static_cast<const __nv_bfloat16*>(src)[s]);
+            } else {
+                v = static_cast<const float*>(src)[s];
+            }
+            v = v * scale;
+        }
+        x[i] = v;
+    }
+}
+
+// mean[c] = sums[c] / rows.
+__global__ void column_mean(const double* __restrict__ sums, int ld, int rows, double* __restrict__ mean) {
+    const int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c < ld) {
+        mean[c] = sums[c] / rows;
+    }
+}
+
+// The gradient of a reconstruction loss normalised by the batch's total variance tv[0]:
+//   e = xHat - x, or with auxHat (AuxK) e = auxHat - (x - xHat);
+//   grad = (float)(factor * 2 / max(tv, 1e-30)) * e;  partials[block] = sum of e^2 (double, fixed grid).
+__global__ void residual_grad(const float* __restrict__ x, const float* __restrict__ xHat,
+                              const float* __restrict__ auxHat, long n, const double* __restrict__ tv, double factor,
+                              float* __restrict__ grad, double* __restrict__ partials) {
+    __shared__ double scratch[32];
+    const float scale = static_cast<float>(factor * 2.0 / fmax(tv[0], 1e-30));
+    double acc = 0.0;
+    for (long i = blockIdx.x * static_cast<long>(blockDim.x) + threadIdx.x; i < n;
+         i += static_cast<long>(gridDim.x) * blockDim.x) {
+        const float e = auxHat ? auxHat[i] - (x[i] - xHat[i]) : xHat[i] - x[i];
+        acc += static_cast<double>(e) * e;
+        grad[i] = scale * e;
+    }
+    const double total = block_sum(acc, scratch);
+    if (threadIdx.x == 0) {
+        partials[blockIdx.x] = total;
+    }
+}
+
+// d[p] = 0 where val[p] <= 0 (or NaN): ReLU passes no gradient there.
+__global__ void mask_nonpositive(const float* __restrict__ val, float* __restrict__ d, int nnz) {
+    for (int p = blockIdx.x * blockDim.x + threadIdx.x; p < nnz; p += gridDim.x * blockDim.x) {
+        if (!(val[p] > 0.0f)) {
+            d[p] = 0.0f;
+        }
+    }
+}
+
+// out[c] += sign * (float) sum over chunks of partial[chunk * ld + c], chunks in order.
+__global__ void add_column_partials(const double* __restrict__ partial, int chunks, int ld, float sign,
+                                    float* __restrict__ out) {
+    const int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= ld) {
+        return;
+    }
+    double s = 0.0;
+    for (int k = 0; k < chunks; ++k) {
+        s += partial[static_cast<size_t>(k) * ld + c];
+    }
+    out[c] += sign * static_cast<float>(s);
+}
+
+// partial[chunk * ld + c] = sum over rows j of the chunk of coef[j] * w[j][c] (double; rows with coef 0 skipped).
+// Grid (ceil(ld / blockDim), chunks); chunk covers rows [chunk * rowsPerChunk, min(n, ...)).
+__global__ void row_combination_partial(const float* __restrict__ coef, const float* __restrict__ w, int n, int ld,
+                                        int rowsPerChunk, double* __restrict__ partial) {
+    const int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= ld) {
+        return;
+    }
+    const int j0 = blockIdx.y * rowsPerChunk;
+    const int j1 = min(n, j0 + rowsPerChunk);
+    double acc = 0.0;
+    for (int j = j0; j < j1; ++j) {
+        const float cj = coef[j];
+        if (cj != 0.0f) {
+            acc += static_cast<double>(cj) * w[static_cast<size_t>(j) * ld + c];
+        }
+    }
+    partial[static_cast<size_t>(blockIdx.y) * ld + c] = acc;
+}
+
+// Dead-latent counters, one block: since[j] = selected[j] > 0 ? 0 : since[j] + rows; the latents with since > deadAfter,
+// ascending, go to deadIds and their number to numDead[0]. Thread t owns the contiguous latents
+// [t * per, (t + 1) * per); a block-wide exclusive scan of the per-thread counts places each thread's ids.
+__global__ void __launch_bounds__(1024) dead_update(unsigned long long* __restrict__ since,
+                                                    const int* __restrict__ selected, int n, long long rows,
+                                                    long long deadAfter, int* __restrict__ deadIds,
+                                                    int* __restrict__ numDead) {
+    __shared__ int warpTotals[32];
+    const int per = (n + blockDim.x - 1) / blockDim.x;
+    const int j0 = min(n, static_cast<int>(threadIdx.x) * per);
+    const int j1 = min(n, j0 + per);
+    const unsigned long long limit = static_cast<unsigned long long>(deadAfter);
+    int count = 0;
+    for (int j = j0; j < j1; ++j) {
+        const unsigned long long s = selected[j] > 0 ? 0ull : since[j] + static_cast<unsigned long long>(rows);
+        since[j] = s;
+        count += s > limit ? 1 : 0;
+    }
+    // inclusive scan within the warp, then over the warp totals
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
+    int incl = count;
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+        const int y = __shfl_up_sync(FULL_MASK, incl, o);
+        if (lane >= o) {
+            incl += y;
+        }
+    }
+    if (lane == 31) {
+        warpTotals[warp] = incl;
+    }
+    __syncthreads();
+    if (warp == 0) {
+        const int warps = (blockDim.x + 31) >> 5;
+        int t = lane < warps ? warpTotals[lane] : 0;
+#pragma unroll
+        for (int o = 1; o < 32; o <<= 1) {
+            const int y = __shfl_up_sync(FULL_MASK, t, o);
+            if (lane >= o) {
+                t += y;
+            }
+        }
+        warpTotals[lane] = t;  // inclusive totals of warps 0..lane
+    }
+    __syncthreads();
+    int at = incl - count + (warp > 0 ? warpTotals[warp - 1] : 0);
+    for (int j = j0; j < j1; ++j) {
+        if (since[j] > limit) {
+            deadIds[at++] = j;
+        }
+    }
+    if (threadIdx.x == blockDim.x - 1) {
+        numDead[0] = at;
+    }
+}
+
+// firstBad[0] = step + 1 when the step's squared errors are not finite and no earlier step was (0 means none).
+__global__ void check_finite(const double* __restrict__ sse, const double* __restrict__ sseAux, long long step,
+                             long long* __restrict__ firstBad) {
+    if (threadIdx.x == 0 && blockIdx.x == 0) {
+        const double a = sse[0];
+        const double b = sseAux[0];
+        if ((!isfinite(a) || !isfinite(b)) && firstBad[0] == 0) {
+            firstBad[0] = step + 1;
+        }
+    }
+}
+
+}  // extern "C"
