@@ -9,7 +9,10 @@ import org.saeforge.core.model.SaeConfig;
 import org.saeforge.core.model.SparseAutoencoder;
 import org.saeforge.core.tensor.FloatMatrix;
 import org.saeforge.core.tensor.SparseCodes;
+import org.saeforge.core.kernels.RowGradientSource;
+import org.saeforge.train.AdamOptimizer;
 import org.saeforge.train.Gradients;
+import org.saeforge.train.Objective;
 import org.saeforge.train.Initializer;
 import org.saeforge.train.TopKObjective;
 
@@ -37,32 +40,28 @@ public final class StepProfile {
             SparseCodes codes = SparseCodes.fixedK(batch, n, k);
             FloatMatrix xHat = new FloatMatrix(batch, dIn);
             float[] dv = new float[batch * k];
-            FloatMatrix gw = new FloatMatrix(n, dIn);
-            float[] gb = new float[n];
             float[] m = new float[n * dIn];
             float[] v = new float[n * dIn];
             TopKObjective objective = new TopKObjective(batch, dIn, n, k, dIn / 2, 1.0 / 32);
-            Gradients grads = new Gradients(n, dIn);
             FloatMatrix pre = new FloatMatrix(batch, n);
+            FloatMatrix grad = new FloatMatrix(batch, dIn);
+            Gradients biases = Gradients.biasesOnly(n, dIn);
+            AdamOptimizer adam = new AdamOptimizer(n, dIn);
+            Objective.StepInputs in = new Objective.StepInputs(k, 1, new int[0], 0);
             for (int rep = 0; rep < reps; rep++) {
                 int r = rep;
                 time(times, "encode(gemm+topk)", reps, r, () -> kernels.encode(x, sae, codes, null));
                 time(times, "matmulNT (gemm+copy out)", reps, r, () -> kernels.matmulNT(x, sae.wEncT(), pre));
-                time(times, "decode", reps, r, () -> kernels.decode(codes, sae.wDec(), sae.bDec(), xHat));
-                time(times, "gatherDots", reps, r, () -> kernels.gatherDots(codes, xHat, sae.wDec(), dv));
-                time(times, "scatterOuter(dec)", reps, r, () -> kernels.scatterOuter(codes, codes.values(), xHat, null, gw, null));
-                time(times, "scatterOuter(enc)", reps, r, () -> kernels.scatterOuter(codes, dv, x, sae.bDec(), gw, gb));
-                time(times, "zero grads (2 mats)", reps, r, () -> {
-                    gw.fill(0f);
-                    gw.fill(0f);
+                time(times, "decodeLossGradient", reps, r,
+                        () -> kernels.decodeLossGradient(codes, sae.wDec(), sae.bDec(), x, 1e-3f, xHat, grad, dv));
+                RowGradientSource dec = new RowGradientSource(codes, codes.values(), grad, null);
+                RowGradientSource enc = new RowGradientSource(codes, dv, x, sae.bDec());
+                time(times, "sparseRowAdam(dec)", reps, r, () -> kernels.sparseRowAdam(sae.wDec(), m, v, AdamStep.of(1e-5f, r + 1), true, dec));
+                time(times, "sparseRowAdam(enc)", reps, r, () -> kernels.sparseRowAdam(sae.wEncT(), m, v, AdamStep.of(1e-5f, r + 1), false, enc));
+                time(times, "fused TopK step", reps, r, () -> {
+                    objective.prepareFused(kernels, sae, x, in, biases);
+                    objective.applyFused(kernels, sae, adam, biases, 1e-5);
                 });
-                time(times, "removeParallel", reps, r, () -> kernels.removeParallelComponent(sae.wDec(), gw));
-                time(times, "adam (x2 mats)", reps, r, () -> {
-                    kernels.adam(sae.wDec().data(), gw.data(), m, v, n * dIn, AdamStep.of(1e-4f, r + 1));
-                    kernels.adam(sae.wEncT().data(), gw.data(), m, v, n * dIn, AdamStep.of(1e-4f, r + 1));
-                });
-                time(times, "normalizeRows", reps, r, () -> kernels.normalizeRows(sae.wDec()));
-                time(times, "whole objective", reps, r, () -> objective.lossAndGradient(kernels, sae, x, new int[0], 0, grads));
             }
             System.out.printf("shape dIn %d, numLatents %d, k %d, batch %d, threads %d, gemm %s%n", dIn, n, k, batch, threads,
                     kernels.gemmName());

@@ -64,6 +64,15 @@ public final class AdamOptimizer {
         step(kernels, sae, g, null, lr, 1);
     }
 
+    /**
+     * Advances the step counter and returns the hyper-parameters of the new step, for fused kernels that apply the
+     * update themselves ({@link TopKObjective#applyFused}); the decoder constraint is then theirs to apply too.
+     */
+    public AdamStep nextStep(double lr) {
+        step++;
+        return AdamStep.of((float) lr, step);
+    }
+
     /** Steps taken so far. */
     public long steps() {
         return step;

@@ -50,6 +50,19 @@ final class AuxK {
      */
     double lossAndGradient(Kernels kernels, SparseAutoencoder sae, FloatMatrix x, FloatMatrix xHat, double totalVar, int numDead,
                            Gradients g) {
+        double loss = forward(kernels, sae, x, xHat, totalVar, numDead);
+        kernels.scatterOuter(codes, codes.values(), grad, null, g.wDec, null);
+        Losses.addColumnSums(grad.data(), batchSize, dIn, g.bDec);
+        kernels.scatterOuter(codes, dValues, x, Losses.encoderShift(sae), g.wEncT, g.bEnc);
+        return loss;
+    }
+
+    /**
+     * The AuxK loss (before the coefficient) and what its gradient needs: the gradient with respect to the AuxK
+     * reconstruction ({@link #grad()}, coefficient included) and to the selected pre-activations ({@link #dValues()},
+     * ReLU-masked). The encoder already filled the selection ({@link #codes()}).
+     */
+    double forward(Kernels kernels, SparseAutoencoder sae, FloatMatrix x, FloatMatrix xHat, double totalVar, int numDead) {
         float[] xs = x.data();
         float[] xh = xHat.data();
         float[] res = target.data();
@@ -59,11 +72,20 @@ final class AuxK {
         double scale = Math.min((double) numDead / kAux, 1.0);
         float gscale = (float) (coef * scale * 2.0 / totalVar);
         double sse = kernels.decodeLossGradient(codes, sae.wDec(), sae.bDec(), target, gscale, hat, grad, dValues);
-        kernels.scatterOuter(codes, codes.values(), grad, null, g.wDec, null);
-        Losses.addColumnSums(grad.data(), batchSize, dIn, g.bDec);
         Losses.maskByValue(codes, dValues);
-        kernels.scatterOuter(codes, dValues, x, Losses.encoderShift(sae), g.wEncT, g.bEnc);
         return scale * sse / totalVar;
+    }
+
+    SparseCodes codes() {
+        return codes;
+    }
+
+    FloatMatrix grad() {
+        return grad;
+    }
+
+    float[] dValues() {
+        return dValues;
     }
 
     double coef() {

@@ -20,14 +20,26 @@ public final class Gradients {
 
     /** @param withThreshold also hold a log-threshold gradient (JumpReLU) */
     public Gradients(int numLatents, int dIn, boolean withThreshold) {
-        wEncT = new FloatMatrix(numLatents, dIn);
+        this(numLatents, dIn, withThreshold, true);
+    }
+
+    private Gradients(int numLatents, int dIn, boolean withThreshold, boolean matrices) {
+        wEncT = matrices ? new FloatMatrix(numLatents, dIn) : null;
         bEnc = new float[numLatents];
-        wDec = new FloatMatrix(numLatents, dIn);
+        wDec = matrices ? new FloatMatrix(numLatents, dIn) : null;
         bDec = new float[dIn];
         logThreshold = withThreshold ? new float[numLatents] : null;
     }
 
+    /** Bias gradients only, for fused steps that never form the matrix gradients ({@link TopKObjective#prepareFused}). */
+    public static Gradients biasesOnly(int numLatents, int dIn) {
+        return new Gradients(numLatents, dIn, false, false);
+    }
+
     public void zero() {
+        if (wEncT == null) {
+            throw new IllegalStateException("these gradients hold biases only (fused step)");
+        }
         wEncT.fill(0f);
         Arrays.fill(bEnc, 0f);
         wDec.fill(0f);

@@ -61,41 +61,33 @@ final class Losses {
     }
 
     /**
-     * bDec also enters the encoder input (x − bDec): {@code d/dbDec −= Σ_j dbEnc_j · wEncT[j]}, computed as a one-row
-     * sparse decode over the latents with a gradient.
+     * bDec also enters the encoder input (x − bDec): {@code d/dbDec −= Σ_j dbEnc_j · wEncT[j]} (with the encoder as it
+     * was for the forward pass).
      */
     static void subtractEncoderInputGrad(Kernels kernels, SparseAutoencoder sae, Gradients g, Scratch s) {
         if (!sae.config().applyBDecToInput()) {
             return;
         }
-        int n = sae.numLatents();
-        SparseCodes one = s.oneRow;
-        one.reset(1);
-        one.ensureCapacity(n);
-        int m = 0;
-        for (int j = 0; j < n; j++) {
-            if (g.bEnc[j] != 0f) {
-                one.indices()[m] = j;
-                one.values()[m] = g.bEnc[j];
-                m++;
-            }
-        }
-        one.setRowEnd(0, m);
-        kernels.decode(one, sae.wEncT(), null, s.oneRowOut);
-        float[] acc = s.oneRowOut.data();
+        kernels.rowCombination(g.bEnc, sae.wEncT(), s.combination);
         for (int i = 0; i < g.bDec.length; i++) {
-            g.bDec[i] -= acc[i];
+            g.bDec[i] -= s.combination[i];
+        }
+    }
+
+    /** out[j] += Σ coef[p] over the entries p of latent j. */
+    static void addLatentSums(SparseCodes c, float[] coef, float[] out) {
+        int[] idx = c.indices();
+        for (int p = 0, n = c.nnz(); p < n; p++) {
+            out[idx[p]] += coef[p];
         }
     }
 
     /** Reusable buffers for {@link #subtractEncoderInputGrad}. */
     static final class Scratch {
-        final SparseCodes oneRow;
-        final FloatMatrix oneRowOut;
+        final float[] combination;
 
         Scratch(int numLatents, int dIn) {
-            oneRow = new SparseCodes(1, numLatents, 16);
-            oneRowOut = new FloatMatrix(1, dIn);
+            combination = new float[dIn];
         }
     }
 }

@@ -46,7 +46,7 @@ final class Member {
             case RELU -> new ReluL1Objective(b, dIn, n, config.l1Coef());
         };
         boolean jump = arch == Architecture.JUMPRELU;
-        this.grads = new Gradients(n, dIn, jump);
+        this.grads = arch == Architecture.TOPK ? Gradients.biasesOnly(n, dIn) : new Gradients(n, dIn, jump);
         this.adam = new AdamOptimizer(n, dIn, jump, arch != Architecture.RELU);
         this.dead = new DeadLatentTracker(n, config.effectiveDeadAfter());
         this.schedule = config.schedule();
@@ -88,13 +88,20 @@ final class Member {
     StepStats step(Kernels kernels, FloatMatrix batch, long step) {
         Objective.StepInputs in = new Objective.StepInputs(config.kAt(step), config.sparsityScaleAt(step), dead.deadIds(),
                 dead.numDead());
-        StepStats stats = objective.lossAndGradient(kernels, sae, batch, in, grads);
+        // TopK takes the fused path: sparse gradient rows go straight into Adam, no gradient matrices.
+        TopKObjective fused = objective instanceof TopKObjective t ? t : null;
+        StepStats stats = fused != null ? fused.prepareFused(kernels, sae, batch, in, grads)
+                : objective.lossAndGradient(kernels, sae, batch, in, grads);
         if (!Double.isFinite(stats.loss())) {
             throw new SaeException("training " + (name.isEmpty() ? "" : name + " ") + "diverged at step " + step + " (loss "
                     + stats.loss() + ", FVU " + stats.fvu() + "); lower --lr or check the data");
         }
         double lr = schedule.lrAt(step);
-        adam.step(kernels, sae, grads, logThreshold, lr, config.thresholdLr());
+        if (fused != null) {
+            fused.applyFused(kernels, sae, adam, grads, lr);
+        } else {
+            adam.step(kernels, sae, grads, logThreshold, lr, config.thresholdLr());
+        }
         if (logThreshold != null) {
             float[] th = sae.threshold();
             for (int j = 0; j < th.length; j++) {

@@ -1,7 +1,9 @@
 package org.saeforge.train;
 
+import org.saeforge.core.kernels.AdamStep;
 import org.saeforge.core.kernels.AuxSelection;
 import org.saeforge.core.kernels.Kernels;
+import org.saeforge.core.kernels.RowGradientSource;
 import org.saeforge.core.model.SaeConfig;
 import org.saeforge.core.model.SparseAutoencoder;
 import org.saeforge.core.tensor.FloatMatrix;
@@ -25,6 +27,8 @@ public final class TopKObjective implements Objective {
     private final AuxK aux;
     private final Losses.Scratch scratch;
     private SparseAutoencoder withK;
+    private RowGradientSource[] decoderSources;
+    private RowGradientSource[] encoderSources;
 
     /** @param k the largest k any step will use */
     public TopKObjective(int batchSize, int dIn, int numLatents, int k, int kAux, double auxKCoef) {
@@ -86,6 +90,60 @@ public final class TopKObjective implements Objective {
         Losses.subtractEncoderInputGrad(kernels, sae, g, scratch);
         long positive = codes.countPositive();
         return new StepStats(fvu, auxLoss, (double) positive / b, in.numDead(), 0, fvu + aux.coef() * auxLoss, null);
+    }
+
+    /**
+     * The forward and backward half of a fused step: like {@link #lossAndGradient} but keeps the sparse gradient
+     * sources instead of writing gradient matrices; only the bias gradients go into {@code g}. Follow it with
+     * {@link #applyFused} (after checking the loss is finite).
+     */
+    public StepStats prepareFused(Kernels kernels, SparseAutoencoder sae, FloatMatrix x, StepInputs in, Gradients g) {
+        x.requireShape(batchSize, dIn, "training batch");
+        if (in.k() > kMax) {
+            throw new IllegalArgumentException("k " + in.k() + " exceeds the k=" + kMax + " this objective was built for");
+        }
+        int b = batchSize;
+        AuxSelection sel = aux.selection(in.deadIds(), in.numDead());
+        kernels.encode(x, encoderFor(sae, in.k()), codes, sel);
+        double totalVar = Losses.totalVariance(x.data(), b, dIn);
+        double sse = kernels.decodeLossGradient(codes, sae.wDec(), sae.bDec(), x, (float) (2.0 / totalVar), xHat, grad, dValues);
+        double fvu = sse / totalVar;
+        Losses.maskByValue(codes, dValues);
+        java.util.Arrays.fill(g.bEnc, 0f);
+        java.util.Arrays.fill(g.bDec, 0f);
+        Losses.addColumnSums(grad.data(), b, dIn, g.bDec);
+        Losses.addLatentSums(codes, dValues, g.bEnc);
+        double auxLoss = 0;
+        float[] shift = Losses.encoderShift(sae);
+        if (sel != null) {
+            auxLoss = aux.forward(kernels, sae, x, xHat, totalVar, in.numDead());
+            Losses.addColumnSums(aux.grad().data(), b, dIn, g.bDec);
+            Losses.addLatentSums(aux.codes(), aux.dValues(), g.bEnc);
+            decoderSources = new RowGradientSource[] {new RowGradientSource(codes, codes.values(), grad, null),
+                new RowGradientSource(aux.codes(), aux.codes().values(), aux.grad(), null)};
+            encoderSources = new RowGradientSource[] {new RowGradientSource(codes, dValues, x, shift),
+                new RowGradientSource(aux.codes(), aux.dValues(), x, shift)};
+        } else {
+            decoderSources = new RowGradientSource[] {new RowGradientSource(codes, codes.values(), grad, null)};
+            encoderSources = new RowGradientSource[] {new RowGradientSource(codes, dValues, x, shift)};
+        }
+        Losses.subtractEncoderInputGrad(kernels, sae, g, scratch);
+        long positive = codes.countPositive();
+        return new StepStats(fvu, auxLoss, (double) positive / b, in.numDead(), 0, fvu + aux.coef() * auxLoss, null);
+    }
+
+    /**
+     * The optimiser half of a fused step: Adam on every parameter, the decoder and encoder matrices through
+     * {@link Kernels#sparseRowAdam} (gradient rows summed, decoder constraint and update in one pass per row, no gradient
+     * matrix), the biases from {@code g}. The same update as {@link #lossAndGradient} followed by
+     * {@link AdamOptimizer#step}, up to float summation order.
+     */
+    public void applyFused(Kernels kernels, SparseAutoencoder sae, AdamOptimizer adam, Gradients g, double lr) {
+        AdamStep hp = adam.nextStep(lr);
+        kernels.sparseRowAdam(sae.wDec(), adam.firstMoments()[2], adam.secondMoments()[2], hp, true, decoderSources);
+        kernels.sparseRowAdam(sae.wEncT(), adam.firstMoments()[0], adam.secondMoments()[0], hp, false, encoderSources);
+        kernels.adam(sae.bEnc(), g.bEnc, adam.firstMoments()[1], adam.secondMoments()[1], sae.bEnc().length, hp);
+        kernels.adam(sae.bDec(), g.bDec, adam.firstMoments()[3], adam.secondMoments()[3], sae.bDec().length, hp);
     }
 
     /** The SAE itself, or a view of its weights with another k (annealing). */

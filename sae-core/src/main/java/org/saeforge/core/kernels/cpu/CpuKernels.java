@@ -20,7 +20,7 @@ import org.saeforge.core.tensor.SparseCodes;
  */
 public final class CpuKernels implements Kernels {
     /** Upper bound on the floats of one chunk of pre-activations (128 MiB). */
-    static final int CHUNK_FLOATS = 1 << 25;
+    static final int CHUNK_FLOATS = 1 << 26;
     /** Latents per fixed block in {@link #rowCombination}. */
     static final int ROW_BLOCK = 256;
 
@@ -194,13 +194,21 @@ public final class CpuKernels implements Kernels {
                 } else {
                     System.arraycopy(bias, 0, od, oo, d);
                 }
-                for (int p = codes.rowStart(r), end = codes.rowEnd(r); p < end; p++) {
-                    if (val[p] != 0f) {
-                        VectorMath.axpy(val[p], wd, idx[p] * d, od, oo, d);
-                    }
-                }
+                accumulateRows(val, idx, codes.rowStart(r), codes.rowEnd(r), wd, d, od, oo);
             }
         });
+    }
+
+    /** {@code out[oo..oo+d) += Σ_{p in [start, end)} val[p]·w[idx[p]]}, four decoder rows at a time, in entry order. */
+    private static void accumulateRows(float[] val, int[] idx, int start, int end, float[] wd, int d, float[] out, int oo) {
+        int p = start;
+        for (; p + 4 <= end; p += 4) {
+            VectorMath.axpy4(val[p], val[p + 1], val[p + 2], val[p + 3], wd, idx[p] * d, idx[p + 1] * d, idx[p + 2] * d,
+                    idx[p + 3] * d, out, oo, d);
+        }
+        for (; p < end; p++) {
+            VectorMath.axpy(val[p], wd, idx[p] * d, out, oo, d);
+        }
     }
 
     @Override
@@ -232,11 +240,7 @@ public final class CpuKernels implements Kernels {
                 }
                 int start = codes.rowStart(r);
                 int end = codes.rowEnd(r);
-                for (int p = start; p < end; p++) {
-                    if (val[p] != 0f) {
-                        VectorMath.axpy(val[p], wd, idx[p] * d, od, oo, d);
-                    }
-                }
+                accumulateRows(val, idx, start, end, wd, d, od, oo);
                 sse += VectorMath.scaledDifference(od, td, oo, scale, gd, d);
                 for (int p = start; p < end; p++) {
                     dValues[p] = VectorMath.dot(gd, oo, wd, idx[p] * d, d);

@@ -51,12 +51,20 @@ final class LatentGroups {
     /** Adds {@code Σ coef[p]·src[row p]} over latent j's entries to {@code out[oo..oo+d)}; returns {@code Σ coef[p]}. */
     float accumulate(int j, float[] coef, float[] src, int d, float[] out, int oo) {
         float coefSum = 0f;
-        for (int q = start[j], end = start[j + 1]; q < end; q++) {
+        int q = start[j];
+        int end = start[j + 1];
+        for (; q + 4 <= end; q += 4) {
+            float c0 = coef[entry[q]];
+            float c1 = coef[entry[q + 1]];
+            float c2 = coef[entry[q + 2]];
+            float c3 = coef[entry[q + 3]];
+            coefSum = coefSum + c0 + c1 + c2 + c3;
+            VectorMath.axpy4(c0, c1, c2, c3, src, row[q] * d, row[q + 1] * d, row[q + 2] * d, row[q + 3] * d, out, oo, d);
+        }
+        for (; q < end; q++) {
             float c = coef[entry[q]];
             coefSum += c;
-            if (c != 0f) {
-                VectorMath.axpy(c, src, row[q] * d, out, oo, d);
-            }
+            VectorMath.axpy(c, src, row[q] * d, out, oo, d);
         }
         return coefSum;
     }

@@ -6,14 +6,23 @@ import jdk.incubator.vector.VectorOperators;
 
 /**
  * Partial selection of the k largest values of a row: a size-k min-heap whose root is the current threshold, and a
- * vector pre-filter that skips every chunk of the row with no value above it (almost all chunks once the heap is
- * warm). Ties go to the lower index, as in {@link ReferenceKernels#topKIndices}: the row is scanned in ascending
- * index order and only strictly larger values displace the root. One selector per worker thread (not thread-safe).
+ * vector pre-filter that skips every chunk of the row with no value above it. Long rows first bound the threshold
+ * from group maxima so that only a few candidates reach the heap (see {@link #selectTwoPass}). Ties go to the lower
+ * index, as in {@link ReferenceKernels#topKIndices}: candidates are visited in ascending index order and only strictly
+ * larger values displace the root. One selector per worker thread (not thread-safe).
  */
 final class TopKSelector {
+    /** Rows at least this many times longer than k take the two-pass path. */
+    static final int TWO_PASS_RATIO = 32;
+    /** Vectors per group whose lane-wise maximum bounds the threshold in the two-pass path. */
+    static final int GROUP_VECTORS = 16;
+
     private int[] heapIdx = new int[0];
     private float[] heapVal = new float[0];
     private int size;
+    private float[] groupMax = new float[0];
+    private float[] candVal = new float[0];
+    private int[] candId = new int[0];
 
     /**
      * Selects the k largest of {@code v[0..n)} and writes their positions (mapped through {@code ids} when not null)
@@ -31,6 +40,75 @@ final class TopKSelector {
         if (k > n) {
             throw new IllegalArgumentException("k=" + k + " > n=" + n);
         }
+        if (n >= TWO_PASS_RATIO * k && n >= GROUP_VECTORS * VectorMath.L) {
+            selectTwoPass(v, bias, n, k, ids, outIdx, outVal, off);
+        } else {
+            fillHeap(v, bias, n, k);
+            drain(ids, outIdx, outVal, off, k);
+        }
+    }
+
+    /**
+     * Rows much longer than k: first the lane-wise maxima of groups of {@link #GROUP_VECTORS} vectors (each the maximum
+     * of that many elements); the k-th largest of those maxima is a lower bound t of the row's k-th largest value,
+     * since they are k distinct elements of the row. A second pass keeps only the elements {@code >= t}, in index order,
+     * and the heap selects among those few. Both passes are straight vector loops; the result equals the heap's on the
+     * whole row, ties included.
+     */
+    private void selectTwoPass(float[] v, float[] bias, int n, int k, int[] ids, int[] outIdx, float[] outVal, int off) {
+        int l = VectorMath.L;
+        int span = GROUP_VECTORS * l;
+        int full = n / span * span;
+        int numMax = full / GROUP_VECTORS;
+        if (groupMax.length < numMax) {
+            groupMax = new float[numMax];
+        }
+        for (int g0 = 0, o = 0; g0 < full; g0 += span, o += l) {
+            FloatVector acc = load(v, bias, g0);
+            for (int j = 1; j < GROUP_VECTORS; j++) {
+                acc = acc.max(load(v, bias, g0 + j * l));
+            }
+            acc.intoArray(groupMax, o);
+        }
+        fillHeap(groupMax, null, numMax, k);
+        float t = heapVal[0];
+        if (candVal.length < n) {
+            candVal = new float[n];
+            candId = new int[n];
+        }
+        int m = 0;
+        FloatVector vt = FloatVector.broadcast(VectorMath.S, t);
+        int i = 0;
+        for (; i <= n - l; i += l) {
+            VectorMask<Float> keep = load(v, bias, i).compare(VectorOperators.GE, vt);
+            if (keep.anyTrue()) {
+                for (int lane = 0; lane < l; lane++) {
+                    float x = bias == null ? v[i + lane] : v[i + lane] + bias[i + lane];
+                    if (x >= t) {
+                        candVal[m] = x;
+                        candId[m++] = ids == null ? i + lane : ids[i + lane];
+                    }
+                }
+            }
+        }
+        for (; i < n; i++) {
+            float x = bias == null ? v[i] : v[i] + bias[i];
+            if (x >= t) {
+                candVal[m] = x;
+                candId[m++] = ids == null ? i : ids[i];
+            }
+        }
+        fillHeap(candVal, null, m, k);
+        drain(candId, outIdx, outVal, off, k);
+    }
+
+    private static FloatVector load(float[] v, float[] bias, int i) {
+        FloatVector x = FloatVector.fromArray(VectorMath.S, v, i);
+        return bias == null ? x : x.add(FloatVector.fromArray(VectorMath.S, bias, i));
+    }
+
+    /** Leaves the k largest of {@code v[0..n) (+ bias)} in the heap, root = the k-th largest. */
+    private void fillHeap(float[] v, float[] bias, int n, int k) {
         if (heapIdx.length < k) {
             heapIdx = new int[k];
             heapVal = new float[k];
@@ -44,16 +122,9 @@ final class TopKSelector {
         float threshold = heapVal[0];
         FloatVector vt = FloatVector.broadcast(VectorMath.S, threshold);
         for (; i <= n - l; i += l) {
-            FloatVector x8 = FloatVector.fromArray(VectorMath.S, v, i);
-            if (bias != null) {
-                x8 = x8.add(FloatVector.fromArray(VectorMath.S, bias, i));
-            }
-            VectorMask<Float> above = x8.compare(VectorOperators.GT, vt);
+            VectorMask<Float> above = load(v, bias, i).compare(VectorOperators.GT, vt);
             if (above.anyTrue()) {
-                long bits = above.toLong();
-                while (bits != 0) {
-                    int lane = Long.numberOfTrailingZeros(bits);
-                    bits &= bits - 1;
+                for (int lane = 0; lane < l; lane++) {
                     float x = bias == null ? v[i + lane] : v[i + lane] + bias[i + lane];
                     if (x > heapVal[0]) {
                         replaceRoot(i + lane, x);
@@ -71,7 +142,10 @@ final class TopKSelector {
                 replaceRoot(i, x);
             }
         }
-        // Pop worst-first into the output from the back: the output ends up best-first.
+    }
+
+    /** Pops the heap worst-first into the output from the back, so the output ends up best-first. */
+    private void drain(int[] ids, int[] outIdx, float[] outVal, int off, int k) {
         for (int p = k - 1; p >= 0; p--) {
             int pos = heapIdx[0];
             float val = heapVal[0];

@@ -86,7 +86,37 @@ public final class VectorMath {
             FloatVector.fromArray(S, x, xo + i).fma(va, FloatVector.fromArray(S, y, yo + i)).intoArray(y, yo + i);
         }
         for (; i < n; i++) {
-            y[yo + i] += alpha * x[xo + i];
+            y[yo + i] = Math.fma(alpha, x[xo + i], y[yo + i]);
+        }
+    }
+
+    /**
+     * y[yo+i] += a0·x[o0+i] + a1·x[o1+i] + a2·x[o2+i] + a3·x[o3+i] for i < n: four rows streamed at once, so that their
+     * cache misses overlap, and one load and store of y per four rows. The terms are added in the order 0..3, as four
+     * successive {@link #axpy} calls would (each through a fused multiply-add), so results do not depend on grouping.
+     */
+    public static void axpy4(float a0, float a1, float a2, float a3, float[] x, int o0, int o1, int o2, int o3, float[] y, int yo,
+                             int n) {
+        int i = 0;
+        FloatVector v0 = FloatVector.broadcast(S, a0);
+        FloatVector v1 = FloatVector.broadcast(S, a1);
+        FloatVector v2 = FloatVector.broadcast(S, a2);
+        FloatVector v3 = FloatVector.broadcast(S, a3);
+        for (; i <= n - L; i += L) {
+            FloatVector acc = FloatVector.fromArray(S, y, yo + i);
+            acc = FloatVector.fromArray(S, x, o0 + i).fma(v0, acc);
+            acc = FloatVector.fromArray(S, x, o1 + i).fma(v1, acc);
+            acc = FloatVector.fromArray(S, x, o2 + i).fma(v2, acc);
+            acc = FloatVector.fromArray(S, x, o3 + i).fma(v3, acc);
+            acc.intoArray(y, yo + i);
+        }
+        for (; i < n; i++) {
+            float acc = y[yo + i];
+            acc = Math.fma(a0, x[o0 + i], acc);
+            acc = Math.fma(a1, x[o1 + i], acc);
+            acc = Math.fma(a2, x[o2 + i], acc);
+            acc = Math.fma(a3, x[o3 + i], acc);
+            y[yo + i] = acc;
         }
     }
 

@@ -2,6 +2,7 @@ package org.saeforge.core.kernels.cpu;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Arrays;
 import java.util.SplittableRandom;
@@ -61,6 +62,26 @@ class TopKSelectorTest {
         Arrays.fill(negatives, -3f);
         negatives[40] = -1f;
         check(negatives, 3);
+    }
+
+    @Test
+    void longRowsTakeTheTwoPassPathWithTheSameResult() {
+        SplittableRandom rnd = new SplittableRandom(3);
+        for (int trial = 0; trial < 60; trial++) {
+            int n = 4096 + rnd.nextInt(20_000);
+            float[] v = new float[n];
+            boolean plateau = trial % 3 == 0;
+            for (int i = 0; i < n; i++) {
+                v[i] = plateau ? rnd.nextInt(8) * 0.5f : (float) rnd.nextGaussian();
+            }
+            for (int k : new int[] {1, 2, 16, 32, 64, 1 + rnd.nextInt(100)}) {
+                assertTrue(n >= TopKSelector.TWO_PASS_RATIO * k, "two-pass path exercised");
+                check(v, k);
+            }
+        }
+        float[] flat = new float[5000];
+        Arrays.fill(flat, 1f);
+        check(flat, 32);
     }
 
     @Test
