@@ -16,6 +16,8 @@ final class TopKSelector {
     static final int TWO_PASS_RATIO = 32;
     /** Vectors per group whose lane-wise maximum bounds the threshold in the two-pass path. */
     static final int GROUP_VECTORS = 16;
+    /** Most bisection steps when bounding the threshold from the group maxima. */
+    static final int BISECTION_STEPS = 16;
 
     private int[] heapIdx = new int[0];
     private float[] heapVal = new float[0];
@@ -50,8 +52,8 @@ final class TopKSelector {
 
     /**
      * Rows much longer than k: first the lane-wise maxima of groups of {@link #GROUP_VECTORS} vectors (each the maximum
-     * of that many elements); the k-th largest of those maxima is a lower bound t of the row's k-th largest value,
-     * since they are k distinct elements of the row. A second pass keeps only the elements {@code >= t}, in index order,
+     * of that many elements); any t with at least k maxima {@code >= t} is a lower bound of the row's k-th largest
+     * value, since those maxima are k distinct elements of the row ({@link #boundFromMaxima}). A second pass keeps only the elements {@code >= t}, in index order,
      * and the heap selects among those few. Both passes are straight vector loops; the result equals the heap's on the
      * whole row, ties included.
      */
@@ -70,8 +72,11 @@ final class TopKSelector {
             }
             acc.intoArray(groupMax, o);
         }
-        fillHeap(groupMax, null, numMax, k);
-        float t = heapVal[0];
+        float t = boundFromMaxima(numMax, k);
+        if (Float.isNaN(t)) {
+            fillHeap(groupMax, null, numMax, k);
+            t = heapVal[0];
+        }
         if (candVal.length < n) {
             candVal = new float[n];
             candId = new int[n];
@@ -100,6 +105,58 @@ final class TopKSelector {
         }
         fillHeap(candVal, null, m, k);
         drain(candId, outIdx, outVal, off, k);
+    }
+
+    /**
+     * A value t with at least k group maxima {@code >= t} (so at least k row elements, hence t is at most the row's k-th
+     * largest), found by bisection between the smallest and largest maximum with branch-free vector counts, stopping
+     * once at most k + k/4 maxima pass. This replaces an exact k-th-largest of the maxima: a heap over them costs
+     * several times more through mispredicted branches than the few extra candidates the looser bound admits.
+     * Returns NaN when a maximum is NaN or infinite (the caller then takes the exact heap).
+     */
+    private float boundFromMaxima(int numMax, int k) {
+        int l = VectorMath.L;
+        FloatVector lowest = FloatVector.fromArray(VectorMath.S, groupMax, 0);
+        FloatVector highest = lowest;
+        for (int i = l; i < numMax; i += l) {
+            FloatVector g = FloatVector.fromArray(VectorMath.S, groupMax, i);
+            lowest = lowest.min(g);
+            highest = highest.max(g);
+        }
+        float lo = lowest.reduceLanes(VectorOperators.MIN);
+        float hi = highest.reduceLanes(VectorOperators.MAX);
+        if (!Float.isFinite(lo) || !Float.isFinite(hi)) {
+            return Float.NaN;
+        }
+        if (countAtLeast(hi, numMax) >= k) {
+            return hi;
+        }
+        int enough = k + (k >> 2) + 1;
+        for (int it = 0; it < BISECTION_STEPS; it++) {
+            float mid = lo + (hi - lo) * 0.5f;
+            if (mid <= lo || mid >= hi) {
+                break;
+            }
+            int c = countAtLeast(mid, numMax);
+            if (c >= k) {
+                lo = mid;
+                if (c <= enough) {
+                    break;
+                }
+            } else {
+                hi = mid;
+            }
+        }
+        return lo;
+    }
+
+    private int countAtLeast(float t, int numMax) {
+        FloatVector vt = FloatVector.broadcast(VectorMath.S, t);
+        int c = 0;
+        for (int i = 0; i < numMax; i += VectorMath.L) {
+            c += FloatVector.fromArray(VectorMath.S, groupMax, i).compare(VectorOperators.GE, vt).trueCount();
+        }
+        return c;
     }
 
     private static FloatVector load(float[] v, float[] bias, int i) {

@@ -85,6 +85,26 @@ class TopKSelectorTest {
     }
 
     @Test
+    void twoPassBoundHoldsOnHeavyTailsOutliersAndInfinities() {
+        SplittableRandom rnd = new SplittableRandom(4);
+        for (int trial = 0; trial < 40; trial++) {
+            int n = 4096 + rnd.nextInt(12_000);
+            float[] v = new float[n];
+            for (int i = 0; i < n; i++) {
+                switch (trial % 4) {
+                    case 0 -> v[i] = (float) Math.exp(rnd.nextGaussian() * 12); // values over ~10 decades
+                    case 1 -> v[i] = (float) rnd.nextGaussian() + (rnd.nextInt(2000) == 0 ? 1e30f : 0f); // rare outliers
+                    case 2 -> v[i] = rnd.nextInt(50) == 0 ? Float.POSITIVE_INFINITY : (float) rnd.nextGaussian();
+                    default -> v[i] = rnd.nextInt(3) == 0 ? Float.NEGATIVE_INFINITY : -(float) rnd.nextDouble();
+                }
+            }
+            for (int k : new int[] {1, 7, 32, 64, 1 + rnd.nextInt(120)}) {
+                check(v, k);
+            }
+        }
+    }
+
+    @Test
     void mapsCandidateIdsThroughTheIdTable() {
         float[] v = {0.5f, 2f, -1f, 3f};
         int[] ids = {10, 20, 30, 40};
