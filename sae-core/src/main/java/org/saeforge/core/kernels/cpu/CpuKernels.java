@@ -202,6 +202,9 @@ public final class CpuKernels implements Kernels {
     /** {@code out[oo..oo+d) += Σ_{p in [start, end)} val[p]·w[idx[p]]}, four decoder rows at a time, in entry order. */
     private static void accumulateRows(float[] val, int[] idx, int start, int end, float[] wd, int d, float[] out, int oo) {
         int p = start;
+        for (; p + 8 <= end; p += 8) {
+            VectorMath.axpy8(val, p, wd, idx, p, d, out, oo, d);
+        }
         for (; p + 4 <= end; p += 4) {
             VectorMath.axpy4(val[p], val[p + 1], val[p + 2], val[p + 3], wd, idx[p] * d, idx[p + 1] * d, idx[p + 2] * d,
                     idx[p + 3] * d, out, oo, d);
@@ -278,6 +281,7 @@ public final class CpuKernels implements Kernels {
         int d = dW.cols();
         LatentGroups g = groups[0];
         g.group(codes);
+        g.gatherCoefficients(coef);
         float[] sd = src.data();
         float[] wd = dW.data();
         // Each latent's row of dW is owned by one worker: no races, and a fixed summation order (ascending rows).
@@ -286,7 +290,7 @@ public final class CpuKernels implements Kernels {
                 if (g.start[j] == g.start[j + 1]) {
                     continue;
                 }
-                float coefSum = g.accumulate(j, coef, sd, d, wd, j * d);
+                float coefSum = g.accumulate(j, sd, d, wd, j * d);
                 if (shift != null && coefSum != 0f) {
                     VectorMath.axpy(-coefSum, shift, 0, wd, j * d, d);
                 }
@@ -309,6 +313,7 @@ public final class CpuKernels implements Kernels {
             RowGradientSource src = sources[s];
             Shapes.checkScatterOuter(src.codes(), src.coef(), src.src(), src.shift(), w, null);
             groups[s].group(src.codes());
+            groups[s].gatherCoefficients(src.coef());
         }
         if (combinedStart.length < n + 1) {
             combinedStart = new int[n + 1];
@@ -338,7 +343,7 @@ public final class CpuKernels implements Kernels {
                     if (groups[k].start[j] == groups[k].start[j + 1]) {
                         continue;
                     }
-                    float coefSum = groups[k].accumulate(j, src.coef(), src.src().data(), d, g, 0);
+                    float coefSum = groups[k].accumulate(j, src.src().data(), d, g, 0);
                     if (src.shift() != null && coefSum != 0f) {
                         VectorMath.axpy(-coefSum, src.shift(), 0, g, 0, d);
                     }

@@ -34,7 +34,7 @@ public interface DenseGemm extends AutoCloseable {
     static DenseGemm create(WorkerPool pool) {
         if (!"java".equals(System.getProperty("sae.blas"))) {
             try {
-                return OpenBlasLoader.create(pool.threads());
+                return OpenBlasLoader.create(pool);
             } catch (LinkageError | RuntimeException e) {
                 // optional dependency absent or native library unusable on this machine: use the Java path
             }

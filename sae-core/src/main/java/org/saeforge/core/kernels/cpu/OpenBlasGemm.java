@@ -16,6 +16,7 @@ import org.bytedeco.javacpp.FloatPointer;
  * [4096x768]·[768x16384] on 2 threads), so A and B are copied in once and product rows are copied out per row.
  */
 final class OpenBlasGemm implements DenseGemm {
+    private final WorkerPool pool;
     private final int threads;
     private final String name;
     private FloatPointer a = new FloatPointer(0L);
@@ -25,8 +26,9 @@ final class OpenBlasGemm implements DenseGemm {
     private int n;
     private int k;
 
-    OpenBlasGemm(int threads) {
-        this.threads = threads;
+    OpenBlasGemm(WorkerPool pool) {
+        this.pool = pool;
+        this.threads = pool.threads();
         openblas_set_num_threads(threads);
         this.name = "openblas(" + openblas_get_corename().getString().trim() + ")";
     }
@@ -48,9 +50,15 @@ final class OpenBlasGemm implements DenseGemm {
     public void prepareB(float[] src, int n, int k) {
         long size = (long) n * k;
         b = ensure(b, size);
-        b.position(0).put(src, 0, (int) size);
+        copyIn(src, b, n, k);
         this.n = n;
         this.k = k;
+    }
+
+    /** Copies rows {@code [0, rows)} of width {@code cols} into native memory, split over the pool's workers. */
+    private void copyIn(float[] src, FloatPointer dst, int rows, int cols) {
+        FloatBuffer view = new FloatPointer(dst).position(0).limit((long) rows * cols).asBuffer();
+        pool.forEach(rows, (t, s, e) -> view.put(s * cols, src, s * cols, (e - s) * cols));
     }
 
     @Override
@@ -58,7 +66,7 @@ final class OpenBlasGemm implements DenseGemm {
         long aSize = (long) m * k;
         long cSize = (long) m * n;
         a = ensure(a, aSize);
-        a.position(0).put(src, 0, (int) aSize);
+        copyIn(src, a, m, k);
         if (c.capacity() < cSize) {
             c = ensure(c, cSize);
             cView = null;

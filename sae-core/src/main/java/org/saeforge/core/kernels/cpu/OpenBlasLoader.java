@@ -8,7 +8,7 @@ final class OpenBlasLoader {
     private OpenBlasLoader() {
     }
 
-    static DenseGemm create(int threads) {
-        return new OpenBlasGemm(threads);
+    static DenseGemm create(WorkerPool pool) {
+        return new OpenBlasGemm(pool);
     }
 }

@@ -120,6 +120,55 @@ public final class VectorMath {
         }
     }
 
+    /**
+     * {@link #axpy4} over eight rows {@code c[q]·x[o[q]..]}, q = 0..7 from {@code c[cq..]} and {@code o[oq..]}: eight
+     * independent gathered rows in flight per output vector. Terms are added in the order 0..7 through fused
+     * multiply-adds, exactly as successive {@link #axpy} calls would.
+     */
+    public static void axpy8(float[] c, int cq, float[] x, int[] o, int oq, int scale, float[] y, int yo, int n) {
+        FloatVector v0 = FloatVector.broadcast(S, c[cq]);
+        FloatVector v1 = FloatVector.broadcast(S, c[cq + 1]);
+        FloatVector v2 = FloatVector.broadcast(S, c[cq + 2]);
+        FloatVector v3 = FloatVector.broadcast(S, c[cq + 3]);
+        FloatVector v4 = FloatVector.broadcast(S, c[cq + 4]);
+        FloatVector v5 = FloatVector.broadcast(S, c[cq + 5]);
+        FloatVector v6 = FloatVector.broadcast(S, c[cq + 6]);
+        FloatVector v7 = FloatVector.broadcast(S, c[cq + 7]);
+        int o0 = o[oq] * scale;
+        int o1 = o[oq + 1] * scale;
+        int o2 = o[oq + 2] * scale;
+        int o3 = o[oq + 3] * scale;
+        int o4 = o[oq + 4] * scale;
+        int o5 = o[oq + 5] * scale;
+        int o6 = o[oq + 6] * scale;
+        int o7 = o[oq + 7] * scale;
+        int i = 0;
+        for (; i <= n - L; i += L) {
+            FloatVector acc = FloatVector.fromArray(S, y, yo + i);
+            acc = FloatVector.fromArray(S, x, o0 + i).fma(v0, acc);
+            acc = FloatVector.fromArray(S, x, o1 + i).fma(v1, acc);
+            acc = FloatVector.fromArray(S, x, o2 + i).fma(v2, acc);
+            acc = FloatVector.fromArray(S, x, o3 + i).fma(v3, acc);
+            acc = FloatVector.fromArray(S, x, o4 + i).fma(v4, acc);
+            acc = FloatVector.fromArray(S, x, o5 + i).fma(v5, acc);
+            acc = FloatVector.fromArray(S, x, o6 + i).fma(v6, acc);
+            acc = FloatVector.fromArray(S, x, o7 + i).fma(v7, acc);
+            acc.intoArray(y, yo + i);
+        }
+        for (; i < n; i++) {
+            float acc = y[yo + i];
+            acc = Math.fma(c[cq], x[o0 + i], acc);
+            acc = Math.fma(c[cq + 1], x[o1 + i], acc);
+            acc = Math.fma(c[cq + 2], x[o2 + i], acc);
+            acc = Math.fma(c[cq + 3], x[o3 + i], acc);
+            acc = Math.fma(c[cq + 4], x[o4 + i], acc);
+            acc = Math.fma(c[cq + 5], x[o5 + i], acc);
+            acc = Math.fma(c[cq + 6], x[o6 + i], acc);
+            acc = Math.fma(c[cq + 7], x[o7 + i], acc);
+            y[yo + i] = acc;
+        }
+    }
+
     /** y[yo+i] += alpha·(x[xo+i] - shift[i]) for i < n. */
     public static void axpyShifted(float alpha, float[] x, int xo, float[] shift, float[] y, int yo, int n) {
         int i = 0;
