@@ -1,7 +1,6 @@
 package org.saeforge.core.data;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -12,15 +11,12 @@ import org.saeforge.core.FileFormatException;
  * A memory-mapped {@code .npy} activation file: 2-D {@code [rows, dIn]} or 3-D {@code [n, tokens, dIn]} (flattened to
  * rows), C order, little-endian float32 or float16. Also reads an .npy stored uncompressed inside an .npz, in place.
  */
-public final class NpySource implements ActivationSource {
-    private final Path path;
+public final class NpySource extends MappedSource {
     private final NpyFile header;
-    private final MappedRows rows;
 
     private NpySource(Path path, NpyFile header, MappedRows rows) {
-        this.path = path;
+        super(path, (int) header.shape()[header.shape().length - 1], rows);
         this.header = header;
-        this.rows = rows;
     }
 
     /** Opens and validates a .npy activation file. */
@@ -73,45 +69,5 @@ public final class NpySource implements ActivationSource {
 
     public NpyFile header() {
         return header;
-    }
-
-    @Override
-    public Path path() {
-        return path;
-    }
-
-    @Override
-    public int dIn() {
-        return (int) header.shape()[header.shape().length - 1];
-    }
-
-    @Override
-    public long numRows() {
-        return rows.rows();
-    }
-
-    @Override
-    public String dtype() {
-        return rows.dtype().name;
-    }
-
-    @Override
-    public void readRows(long first, int count, float[] dst, int dstOffset) {
-        rows.readRows(first, count, dst, dstOffset);
-    }
-
-    @Override
-    public int rawElementBytes() {
-        return rows.dtype().bytes;
-    }
-
-    @Override
-    public void readRawRows(long first, int count, ByteBuffer dst, int dstIndex) {
-        rows.readRawRows(first, count, dst, dstIndex);
-    }
-
-    @Override
-    public void close() {
-        // Mappings are released by the GC; the channel was closed after mapping.
     }
 }

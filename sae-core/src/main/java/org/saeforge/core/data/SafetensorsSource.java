@@ -1,7 +1,6 @@
 package org.saeforge.core.data;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -14,15 +13,9 @@ import org.saeforge.core.io.Safetensors;
  * One tensor of a safetensors file as activation rows: 2-D {@code [rows, dIn]} or 3-D (flattened), {@code F32},
  * {@code F16} or {@code BF16}, memory-mapped. The header is parsed and every offset checked by {@link Safetensors}.
  */
-public final class SafetensorsSource implements ActivationSource {
-    private final Path path;
-    private final int dIn;
-    private final MappedRows rows;
-
+public final class SafetensorsSource extends MappedSource {
     private SafetensorsSource(Path path, int dIn, MappedRows rows) {
-        this.path = path;
-        this.dIn = dIn;
-        this.rows = rows;
+        super(path, dIn, rows);
     }
 
     /** Opens tensor {@code dataset}, or the only 2-D/3-D float tensor when dataset is null. */
@@ -85,45 +78,5 @@ public final class SafetensorsSource implements ActivationSource {
             default:
                 return null;
         }
-    }
-
-    @Override
-    public Path path() {
-        return path;
-    }
-
-    @Override
-    public int dIn() {
-        return dIn;
-    }
-
-    @Override
-    public long numRows() {
-        return rows.rows();
-    }
-
-    @Override
-    public String dtype() {
-        return rows.dtype().name;
-    }
-
-    @Override
-    public void readRows(long first, int count, float[] dst, int dstOffset) {
-        rows.readRows(first, count, dst, dstOffset);
-    }
-
-    @Override
-    public int rawElementBytes() {
-        return rows.dtype().bytes;
-    }
-
-    @Override
-    public void readRawRows(long first, int count, ByteBuffer dst, int dstIndex) {
-        rows.readRawRows(first, count, dst, dstIndex);
-    }
-
-    @Override
-    public void close() {
-        // the mapping outlives the channel and is released by the GC
     }
 }
