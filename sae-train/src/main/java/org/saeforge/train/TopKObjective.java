@@ -94,7 +94,8 @@ public final class TopKObjective implements Objective {
 
     /**
      * The forward and backward half of a fused step: like {@link #lossAndGradient} but keeps the sparse gradient
-     * sources instead of writing gradient matrices; only the bias gradients go into {@code g}. Follow it with
+     * sources instead of writing gradient matrices; only the bias gradients go into {@code g} ({@code bDec}'s share
+     * through the encoder input is added by {@link #applyFused}, which reads the encoder rows anyway). Follow it with
      * {@link #applyFused} (after checking the loss is finite).
      */
     public StepStats prepareFused(Kernels kernels, SparseAutoencoder sae, FloatMatrix x, StepInputs in, Gradients g) {
@@ -127,7 +128,6 @@ public final class TopKObjective implements Objective {
             decoderSources = new RowGradientSource[] {new RowGradientSource(codes, codes.values(), grad, null)};
             encoderSources = new RowGradientSource[] {new RowGradientSource(codes, dValues, x, shift)};
         }
-        Losses.subtractEncoderInputGrad(kernels, sae, g, scratch);
         long positive = codes.countPositive();
         return new StepStats(fvu, auxLoss, (double) positive / b, in.numDead(), 0, fvu + aux.coef() * auxLoss, null);
     }
@@ -141,7 +141,16 @@ public final class TopKObjective implements Objective {
     public void applyFused(Kernels kernels, SparseAutoencoder sae, AdamOptimizer adam, Gradients g, double lr) {
         AdamStep hp = adam.nextStep(lr);
         kernels.sparseRowAdam(sae.wDec(), adam.firstMoments()[2], adam.secondMoments()[2], hp, true, decoderSources);
-        kernels.sparseRowAdam(sae.wEncT(), adam.firstMoments()[0], adam.secondMoments()[0], hp, false, encoderSources);
+        if (sae.config().applyBDecToInput()) {
+            // bDec's gradient through the encoder input, -Σ_j gbEnc_j·wEnc_j, on wEnc before its update.
+            kernels.sparseRowAdamAfterCombination(sae.wEncT(), adam.firstMoments()[0], adam.secondMoments()[0], hp, false,
+                    g.bEnc, scratch.combination, encoderSources);
+            for (int i = 0; i < g.bDec.length; i++) {
+                g.bDec[i] -= scratch.combination[i];
+            }
+        } else {
+            kernels.sparseRowAdam(sae.wEncT(), adam.firstMoments()[0], adam.secondMoments()[0], hp, false, encoderSources);
+        }
         kernels.adam(sae.bEnc(), g.bEnc, adam.firstMoments()[1], adam.secondMoments()[1], sae.bEnc().length, hp);
         kernels.adam(sae.bDec(), g.bDec, adam.firstMoments()[3], adam.secondMoments()[3], sae.bDec().length, hp);
     }

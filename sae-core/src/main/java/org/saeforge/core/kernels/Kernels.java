@@ -91,6 +91,17 @@ public interface Kernels extends AutoCloseable {
      * gradient, {@link #removeParallelComponent}, {@link #adam} and {@link #normalizeRows}, which is the default;
      * fast backends never materialise the gradient matrix.
      */
+    /**
+     * {@link #rowCombination}{@code (combineCoef, w, combineOut)} on {@code w} as it is before the step, then
+     * {@link #sparseRowAdam}: the TopK step needs both (the encoder input's share of the {@code bDec} gradient, then the
+     * encoder update), and fast backends read each row once for the two.
+     */
+    default void sparseRowAdamAfterCombination(FloatMatrix w, float[] m, float[] v, AdamStep step, boolean unitRows,
+                                               float[] combineCoef, float[] combineOut, RowGradientSource... sources) {
+        rowCombination(combineCoef, w, combineOut);
+        sparseRowAdam(w, m, v, step, unitRows, sources);
+    }
+
     default void sparseRowAdam(FloatMatrix w, float[] m, float[] v, AdamStep step, boolean unitRows, RowGradientSource... sources) {
         FloatMatrix g = new FloatMatrix(w.rows(), w.cols());
         for (RowGradientSource s : sources) {

@@ -34,6 +34,7 @@ public final class CpuKernels implements Kernels {
     private final LatentGroups[] groups = {new LatentGroups(), new LatentGroups()};
     private final float[][] gradScratch;
     private int[] combinedStart = new int[0];
+    private float[] blockPartial = new float[0];
 
     /** CPU kernels on {@code threads} workers with the fastest GEMM available. */
     public CpuKernels(int threads) {
@@ -245,7 +246,11 @@ public final class CpuKernels implements Kernels {
                 int end = codes.rowEnd(r);
                 accumulateRows(val, idx, start, end, wd, d, od, oo);
                 sse += VectorMath.scaledDifference(od, td, oo, scale, gd, d);
-                for (int p = start; p < end; p++) {
+                int p = start;
+                for (; p + 4 <= end; p += 4) {
+                    VectorMath.dot4(gd, oo, wd, idx, p, d, dValues, p);
+                }
+                for (; p < end; p++) {
                     dValues[p] = VectorMath.dot(gd, oo, wd, idx[p] * d, d);
                 }
             }
@@ -303,6 +308,24 @@ public final class CpuKernels implements Kernels {
 
     @Override
     public void sparseRowAdam(FloatMatrix w, float[] m, float[] v, AdamStep step, boolean unitRows, RowGradientSource... sources) {
+        sparseRowAdam(w, m, v, step, unitRows, null, null, sources);
+    }
+
+    @Override
+    public void sparseRowAdamAfterCombination(FloatMatrix w, float[] m, float[] v, AdamStep step, boolean unitRows,
+                                              float[] combineCoef, float[] combineOut, RowGradientSource... sources) {
+        Shapes.checkLength(combineCoef, w.rows(), "rowCombination coef");
+        Shapes.checkLength(combineOut, w.cols(), "rowCombination out");
+        sparseRowAdam(w, m, v, step, unitRows, combineCoef, combineOut, sources);
+    }
+
+    /**
+     * The fused row loop; with {@code combineCoef} it also sums {@code combineCoef[j]·w_j} (before the update) into
+     * per-block partial sums that are combined exactly as {@link #rowCombination} combines them: workers own whole
+     * blocks of {@value #ROW_BLOCK} rows, so the result is the same bits for any thread count.
+     */
+    private void sparseRowAdam(FloatMatrix w, float[] m, float[] v, AdamStep step, boolean unitRows, float[] combineCoef,
+                               float[] combineOut, RowGradientSource... sources) {
         int n = w.rows();
         int d = w.cols();
         if (sources.length > groups.length) {
@@ -334,9 +357,13 @@ public final class CpuKernels implements Kernels {
         float[] wd = w.data();
         AdamRow adam = new AdamRow(step);
         float eps = Math.ulp(1.0f);
-        pool.forEachBalanced(n, combinedStart, (t, s, e) -> {
+        float[] partial = combineCoef == null ? null : blockPartials(n, d);
+        pool.forEachBalanced(n, combinedStart, ROW_BLOCK, (t, s, e) -> {
             float[] g = gradScratch[t];
             for (int j = s; j < e; j++) {
+                if (partial != null && combineCoef[j] != 0f) {
+                    VectorMath.axpy(combineCoef[j], wd, j * d, partial, j / ROW_BLOCK * d, d);
+                }
                 java.util.Arrays.fill(g, 0, d, 0f);
                 for (int k = 0; k < sources.length; k++) {
                     RowGradientSource src = sources[k];
@@ -362,6 +389,27 @@ public final class CpuKernels implements Kernels {
                 }
             }
         });
+        if (partial != null) {
+            sumBlocks(partial, n, d, combineOut);
+        }
+    }
+
+    /** Zeroed partial sums, one row of d per block of {@value #ROW_BLOCK} rows (a buffer reused between calls). */
+    private float[] blockPartials(int n, int d) {
+        int size = (n + ROW_BLOCK - 1) / ROW_BLOCK * d;
+        if (blockPartial.length < size) {
+            blockPartial = new float[size];
+        }
+        java.util.Arrays.fill(blockPartial, 0, size, 0f);
+        return blockPartial;
+    }
+
+    /** out = the block partial sums added in block order. */
+    private static void sumBlocks(float[] partial, int n, int d, float[] out) {
+        java.util.Arrays.fill(out, 0, d, 0f);
+        for (int b = 0, blocks = (n + ROW_BLOCK - 1) / ROW_BLOCK; b < blocks; b++) {
+            VectorMath.addInPlace(out, 0, partial, b * d, d);
+        }
     }
 
     @Override
@@ -374,21 +422,17 @@ public final class CpuKernels implements Kernels {
         // Fixed blocks of latents, each summed in order and combined in block order: the result does not depend on
         // how many workers there are.
         int blocks = (n + ROW_BLOCK - 1) / ROW_BLOCK;
-        float[][] partial = new float[blocks][d];
+        float[] partial = blockPartials(n, d);
         pool.forEach(blocks, (t, s, e) -> {
             for (int b = s; b < e; b++) {
-                float[] acc = partial[b];
                 for (int j = b * ROW_BLOCK, end = Math.min(n, (b + 1) * ROW_BLOCK); j < end; j++) {
                     if (coef[j] != 0f) {
-                        VectorMath.axpy(coef[j], wd, j * d, acc, 0, d);
+                        VectorMath.axpy(coef[j], wd, j * d, partial, b * d, d);
                     }
                 }
             }
         });
-        java.util.Arrays.fill(out, 0, d, 0f);
-        for (float[] p : partial) {
-            VectorMath.addInPlace(out, 0, p, d);
-        }
+        sumBlocks(partial, n, d, out);
     }
 
     @Override

@@ -57,6 +57,60 @@ public final class VectorMath {
     }
 
     /**
+     * {@code out[oo+q] = dot(a, ao, b, idx[p+q]·n, n)} for q < 4: four dots against one shared vector, each summed
+     * exactly as {@link #dot} sums it (same bits), with eight independent accumulators in flight.
+     */
+    public static void dot4(float[] a, int ao, float[] b, int[] idx, int p, int n, float[] out, int oo) {
+        int b0 = idx[p] * n;
+        int b1 = idx[p + 1] * n;
+        int b2 = idx[p + 2] * n;
+        int b3 = idx[p + 3] * n;
+        FloatVector e0 = FloatVector.zero(S);
+        FloatVector o0 = e0;
+        FloatVector e1 = e0;
+        FloatVector o1 = e0;
+        FloatVector e2 = e0;
+        FloatVector o2 = e0;
+        FloatVector e3 = e0;
+        FloatVector o3 = e0;
+        int i = 0;
+        for (; i <= n - 2 * L; i += 2 * L) {
+            FloatVector x = FloatVector.fromArray(S, a, ao + i);
+            FloatVector y = FloatVector.fromArray(S, a, ao + i + L);
+            e0 = x.fma(FloatVector.fromArray(S, b, b0 + i), e0);
+            o0 = y.fma(FloatVector.fromArray(S, b, b0 + i + L), o0);
+            e1 = x.fma(FloatVector.fromArray(S, b, b1 + i), e1);
+            o1 = y.fma(FloatVector.fromArray(S, b, b1 + i + L), o1);
+            e2 = x.fma(FloatVector.fromArray(S, b, b2 + i), e2);
+            o2 = y.fma(FloatVector.fromArray(S, b, b2 + i + L), o2);
+            e3 = x.fma(FloatVector.fromArray(S, b, b3 + i), e3);
+            o3 = y.fma(FloatVector.fromArray(S, b, b3 + i + L), o3);
+        }
+        for (; i <= n - L; i += L) {
+            FloatVector x = FloatVector.fromArray(S, a, ao + i);
+            e0 = x.fma(FloatVector.fromArray(S, b, b0 + i), e0);
+            e1 = x.fma(FloatVector.fromArray(S, b, b1 + i), e1);
+            e2 = x.fma(FloatVector.fromArray(S, b, b2 + i), e2);
+            e3 = x.fma(FloatVector.fromArray(S, b, b3 + i), e3);
+        }
+        float s0 = sumLanes(e0.add(o0));
+        float s1 = sumLanes(e1.add(o1));
+        float s2 = sumLanes(e2.add(o2));
+        float s3 = sumLanes(e3.add(o3));
+        for (; i < n; i++) {
+            float x = a[ao + i];
+            s0 += x * b[b0 + i];
+            s1 += x * b[b1 + i];
+            s2 += x * b[b2 + i];
+            s3 += x * b[b3 + i];
+        }
+        out[oo] = s0;
+        out[oo + 1] = s1;
+        out[oo + 2] = s2;
+        out[oo + 3] = s3;
+    }
+
+    /**
      * out[o+i] = scale·(a[o+i] − b[o+i]) for i < n; returns Σ (a − b)² in double (float lanes, summed per call in a
      * fixed order).
      */
@@ -195,12 +249,17 @@ public final class VectorMath {
 
     /** a[ao+i] += b[i] for i < n. */
     public static void addInPlace(float[] a, int ao, float[] b, int n) {
+        addInPlace(a, ao, b, 0, n);
+    }
+
+    /** a[ao+i] += b[bo+i] for i < n. */
+    public static void addInPlace(float[] a, int ao, float[] b, int bo, int n) {
         int i = 0;
         for (; i <= n - L; i += L) {
-            FloatVector.fromArray(S, a, ao + i).add(FloatVector.fromArray(S, b, i)).intoArray(a, ao + i);
+            FloatVector.fromArray(S, a, ao + i).add(FloatVector.fromArray(S, b, bo + i)).intoArray(a, ao + i);
         }
         for (; i < n; i++) {
-            a[ao + i] += b[i];
+            a[ao + i] += b[bo + i];
         }
     }
 

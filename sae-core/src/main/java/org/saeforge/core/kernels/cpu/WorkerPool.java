@@ -86,6 +86,11 @@ public final class WorkerPool implements AutoCloseable {
 
     /** Like {@link #forEach} but with boundaries that split [0, n) by the cumulative weights in {@code prefix}. */
     public void forEachBalanced(int n, int[] prefix, RangeTask task) {
+        forEachBalanced(n, prefix, 1, task);
+    }
+
+    /** {@link #forEachBalanced(int, int[], RangeTask)} with every range boundary a multiple of {@code align}. */
+    public void forEachBalanced(int n, int[] prefix, int align, RangeTask task) {
         int parts = Math.min(threads, n);
         if (parts <= 1) {
             forEach(n, task);
@@ -100,7 +105,8 @@ public final class WorkerPool implements AutoCloseable {
             while (j < n && prefix[j] < target) {
                 j++;
             }
-            bounds[p] = Math.max(j, bounds[p - 1]);
+            int aligned = Math.min(n, (j + align / 2) / align * align);
+            bounds[p] = Math.max(aligned, bounds[p - 1]);
         }
         forEach(parts, (w, s, e) -> {
             for (int p = s; p < e; p++) {

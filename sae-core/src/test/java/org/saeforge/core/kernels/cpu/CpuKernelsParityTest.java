@@ -318,6 +318,28 @@ class CpuKernelsParityTest {
             assertTrue(TestData.relError(dGot, dRef, dRef.length) < 1e-4, "sparseRowAdam update, unit rows " + unit);
             assertTrue(TestData.relError(mGot, mRef, mRef.length) < TOL, "sparseRowAdam first moments");
             assertTrue(TestData.relError(vGot, vRef, vRef.length) < TOL, "sparseRowAdam second moments");
+
+            // With the row combination taken on the way (before the update): the same update, and the combination
+            // of the rows as they were.
+            float[] comb = TestData.randomArray(n, 15, 1f);
+            for (int j = 0; j < n; j += 3) {
+                comb[j] = 0f;
+            }
+            float[] combRef = new float[dIn];
+            float[] combGot = new float[dIn];
+            Arrays.fill(combGot, Float.NaN);
+            REF.rowCombination(comb, w0, combRef);
+            FloatMatrix wComb = w0.copy();
+            float[] mComb = m0.clone();
+            float[] vComb = v0.clone();
+            fast.sparseRowAdamAfterCombination(wComb, mComb, vComb, hp, unit, comb, combGot, sources);
+            assertTrue(TestData.relError(combGot, combRef, dIn) < TOL, "combination before the update");
+            assertArrayEquals(wGot.data(), wComb.data(), "same update with the combination");
+            assertArrayEquals(mGot, mComb);
+            assertArrayEquals(vGot, vComb);
+            float[] combPlain = new float[dIn];
+            fast.rowCombination(comb, w0, combPlain);
+            assertArrayEquals(combPlain, combGot, "the fused combination sums in rowCombination's order");
         }
         float[] coef = TestData.randomArray(n, 13, 1f);
         FloatMatrix w = FloatMatrix.random(n, dIn, 14, 1f);
@@ -352,6 +374,20 @@ class CpuKernelsParityTest {
             three.scatterOuter(b, b.values(), x, sae.bDec(), wb, bb);
             assertArrayEquals(wa.data(), wb.data());
             assertArrayEquals(ba, bb);
+            // The fused Adam step with its row combination: same bits for 1 and 3 workers (blocks of whole rows).
+            FloatMatrix w1 = sae.wEncT().copy();
+            FloatMatrix w3 = sae.wEncT().copy();
+            float[] m1 = new float[w1.size()];
+            float[] v1 = new float[w1.size()];
+            float[] m3 = new float[w3.size()];
+            float[] v3 = new float[w3.size()];
+            float[] c1 = new float[dIn];
+            float[] c3 = new float[dIn];
+            org.saeforge.core.kernels.RowGradientSource src = new org.saeforge.core.kernels.RowGradientSource(a, a.values(), x, sae.bDec());
+            one.sparseRowAdamAfterCombination(w1, m1, v1, AdamStep.of(1e-3f, 1), false, ba, c1, src);
+            three.sparseRowAdamAfterCombination(w3, m3, v3, AdamStep.of(1e-3f, 1), false, ba, c3, src);
+            assertArrayEquals(w1.data(), w3.data());
+            assertArrayEquals(c1, c3);
         }
     }
 
