@@ -147,9 +147,16 @@ final class QuickstartCommand implements Callable<Integer> {
         var crossModal = dict.summaryJson().path("cross_modal");
 
         err.println();
-        err.printf("held-out FVU %.4f (variance unexplained), L0 %.1f, dead latents %.1f%%, %s rows/s on %s%n",
-                result.eval().fvu(), result.eval().l0(), 100 * result.eval().deadFraction(), String.format("%,.0f", result.rowsPerSec()),
-                result.backend());
+        err.printf("held-out FVU %.4f (variance unexplained), L0 %.1f, %s rows/s on %s%n",
+                result.eval().fvu(), result.eval().l0(), String.format("%,.0f", result.rowsPerSec()), result.backend());
+        String rare = String.format("%.1f%% never fired on the %,d held-out rows (that also counts rare latents)",
+                100 * result.eval().deadFraction(), result.eval().rows());
+        if (Double.isNaN(result.windowDeadFraction())) {
+            err.printf("dead latents: %s%n", rare);
+        } else {
+            err.printf("dead latents: %.1f%% did not fire in the last %,d training rows; %s%n", 100 * result.windowDeadFraction(),
+                    result.deadWindowRows(), rare);
+        }
         err.printf("test-set FVU %.4f; ground truth: mean max cosine %.3f, %.1f%% of features recovered at cosine > 0.9%n",
                 testMetrics.fvu(), result.mmcs(), 100 * result.recovered());
         if (!crossModal.isMissingNode()) {

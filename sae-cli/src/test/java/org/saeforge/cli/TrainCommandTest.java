@@ -188,6 +188,12 @@ class TrainCommandTest {
         assertEquals(0, r.code(), r.toString());
         assertEquals("tf32", SaeCliTest.parse(Files.readString(run.resolve("config.json"))).path("gemm-precision").asText());
         double fvu = lastLine(r).path("fvu").asDouble();
+        // The final JSON's window dead fraction is the tracker's at the last step, over the effective dead window.
+        List<String> logged = Files.readAllLines(run.resolve("metrics.jsonl"));
+        assertEquals(SaeCliTest.parse(logged.get(logged.size() - 1)).path("dead_fraction").asDouble(),
+                lastLine(r).path("dead_fraction_window").asDouble(-1));
+        assertEquals(SaeCliTest.parse(Files.readString(run.resolve("run.json"))).path("config").path("effective").path("dead_after").asLong(),
+                lastLine(r).path("dead_window_rows").asLong(-1));
         AtomicFiles.deleteRecursively(run.resolve("checkpoints/step-156"));
         AtomicFiles.deleteRecursively(run.resolve("saelens"));
         CliRun resumed = CliRun.of("resume", run.toString(), "--device", "cpu-ref", "--threads", "1");

@@ -179,7 +179,7 @@ final class DeviceLoop {
                 listener.onInfo(String.format(java.util.Locale.ROOT, "device: %s, %s encoder %.3f ms/step (%.1f TFLOP/s), backward %.3f ms, "
                         + "Adam %.3f ms; waited %.2f s for input rows", report.device(), report.gemmPrecision(), report.phaseMedianMs()[0],
                         report.encoderTflops(), report.phaseMedianMs()[2], report.phaseMedianMs()[3], report.inputWaitSeconds()));
-                return new Trainer.Loop(saes, seconds, feed.badRows(), feed.normDropped(), report);
+                return new Trainer.Loop(saes, seconds, feed.badRows(), feed.normDropped(), report, null);
             }
         }
     }

@@ -17,15 +17,18 @@ import org.saeforge.core.model.SparseAutoencoder;
  * @param backend        the kernels that ran, e.g. {@code cpu/openblas(SkylakeX)}
  * @param outlierRowsDropped training rows dropped for a norm above the {@code --max-norm-ratio} limit
  * @param normScale      the activation scale trained with and folded into the weights (1 without normalization)
+ * @param windowDeadFraction share of latents that did not fire in the last {@code deadWindowRows} training rows (the
+ *                       dead-latent definition of AuxK, SAELens and sparsify), or NaN where it was not tracked
+ * @param deadWindowRows the dead window in rows
  */
 public record TrainResult(SparseAutoencoder sae, EvalMetrics eval, long tokens, long steps, double trainSeconds,
                           double mmcs, double recovered, long badRowsSkipped, String backend, long outlierRowsDropped,
-                          double normScale) {
+                          double normScale, double windowDeadFraction, long deadWindowRows) {
 
     /** A result of a run without outlier filtering or normalization. */
     public TrainResult(SparseAutoencoder sae, EvalMetrics eval, long tokens, long steps, double trainSeconds, double mmcs,
                        double recovered, long badRowsSkipped, String backend) {
-        this(sae, eval, tokens, steps, trainSeconds, mmcs, recovered, badRowsSkipped, backend, 0, 1);
+        this(sae, eval, tokens, steps, trainSeconds, mmcs, recovered, badRowsSkipped, backend, 0, 1, Double.NaN, 0);
     }
 
     public double rowsPerSec() {
@@ -51,6 +54,10 @@ public record TrainResult(SparseAutoencoder sae, EvalMetrics eval, long tokens, 
         }
         if (normScale != 1) {
             o.put("activation_scale", normScale);
+        }
+        if (!Double.isNaN(windowDeadFraction)) {
+            o.put("dead_fraction_window", windowDeadFraction);
+            o.put("dead_window_rows", deadWindowRows);
         }
         o.put("backend", backend);
         return o;

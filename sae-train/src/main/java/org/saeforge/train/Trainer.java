@@ -247,8 +247,9 @@ public final class Trainer {
                     mmcs = rec[0];
                     recovered = rec[1];
                 }
+                double windowDead = loop.windowDead() == null ? Double.NaN : loop.windowDead()[i];
                 TrainResult result = new TrainResult(sae, eval, steps * shared.batchSize(), steps, loop.seconds(), mmcs, recovered,
-                        loop.badRows(), backend, loop.normDropped(), scale);
+                        loop.badRows(), backend, loop.normDropped(), scale, windowDead, configs.get(i).effectiveDeadAfter());
                 results.add(result);
                 if (outDir != null) {
                     Path dir = memberDir(outDir, names.get(i));
@@ -288,7 +289,12 @@ public final class Trainer {
      * What the training loop hands back; the members' optimiser state is released with it. {@code device} describes a
      * device-resident run (null on the CPU).
      */
-    record Loop(List<SparseAutoencoder> saes, double seconds, long badRows, long normDropped, DeviceLoop.Report device) {
+    /**
+     * What a training loop hands back; {@code windowDead[i]} is the share of SAE i's latents that did not fire within
+     * the last dead window of training (AuxK's definition), or null when the loop does not track it on the host.
+     */
+    record Loop(List<SparseAutoencoder> saes, double seconds, long badRows, long normDropped, DeviceLoop.Report device,
+                double[] windowDead) {
     }
 
     /** One logged step of one SAE, as metrics.jsonl and the listener get it. */
@@ -366,7 +372,8 @@ public final class Trainer {
                 checkpoint(outDir, members, steps, stream, seconds, options, source);
             }
             List<SparseAutoencoder> saes = members.stream().map(m -> m.sae).toList();
-            return new Loop(saes, seconds, stream.badRows(), stream.normDropped(), null);
+            double[] windowDead = members.stream().mapToDouble(m -> m.dead.deadFraction()).toArray();
+            return new Loop(saes, seconds, stream.badRows(), stream.normDropped(), null, windowDead);
         }
     }
 
