@@ -65,14 +65,8 @@ public final class TopKObjective implements Objective {
 
     @Override
     public StepStats lossAndGradient(Kernels kernels, SparseAutoencoder sae, FloatMatrix x, StepInputs in, Gradients g) {
-        x.requireShape(batchSize, dIn, "training batch");
-        if (in.k() > kMax) {
-            throw new IllegalArgumentException("k " + in.k() + " exceeds the k=" + kMax + " this objective was built for");
-        }
+        AuxSelection sel = encodeBatch(kernels, sae, x, in);
         int b = batchSize;
-        AuxSelection sel = aux.selection(in.deadIds(), in.numDead());
-        kernels.encode(x, encoderFor(sae, in.k()), codes, sel);
-
         double totalVar = Losses.totalVariance(x.data(), b, dIn);
         float scale = (float) (2.0 / totalVar);
         double sse = kernels.decodeLossGradient(codes, sae.wDec(), sae.bDec(), x, scale, xHat, grad, dValues);
@@ -99,13 +93,8 @@ public final class TopKObjective implements Objective {
      * {@link #applyFused} (after checking the loss is finite).
      */
     public StepStats prepareFused(Kernels kernels, SparseAutoencoder sae, FloatMatrix x, StepInputs in, Gradients g) {
-        x.requireShape(batchSize, dIn, "training batch");
-        if (in.k() > kMax) {
-            throw new IllegalArgumentException("k " + in.k() + " exceeds the k=" + kMax + " this objective was built for");
-        }
+        AuxSelection sel = encodeBatch(kernels, sae, x, in);
         int b = batchSize;
-        AuxSelection sel = aux.selection(in.deadIds(), in.numDead());
-        kernels.encode(x, encoderFor(sae, in.k()), codes, sel);
         double totalVar = Losses.totalVariance(x.data(), b, dIn);
         double sse = kernels.decodeLossGradient(codes, sae.wDec(), sae.bDec(), x, (float) (2.0 / totalVar), xHat, grad, dValues);
         double fvu = sse / totalVar;
@@ -153,6 +142,17 @@ public final class TopKObjective implements Objective {
         }
         kernels.adam(sae.bEnc(), g.bEnc, adam.firstMoments()[1], adam.secondMoments()[1], sae.bEnc().length, hp);
         kernels.adam(sae.bDec(), g.bDec, adam.firstMoments()[3], adam.secondMoments()[3], sae.bDec().length, hp);
+    }
+
+    /** Checks the batch, then encodes it into {@link #codes} (and the AuxK candidates); returns the AuxK selection. */
+    private AuxSelection encodeBatch(Kernels kernels, SparseAutoencoder sae, FloatMatrix x, StepInputs in) {
+        x.requireShape(batchSize, dIn, "training batch");
+        if (in.k() > kMax) {
+            throw new IllegalArgumentException("k " + in.k() + " exceeds the k=" + kMax + " this objective was built for");
+        }
+        AuxSelection sel = aux.selection(in.deadIds(), in.numDead());
+        kernels.encode(x, encoderFor(sae, in.k()), codes, sel);
+        return sel;
     }
 
     /** The SAE itself, or a view of its weights with another k (annealing). */
