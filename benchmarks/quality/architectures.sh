@@ -34,6 +34,7 @@ if [ ! -f arch/sae.jar ]; then
   cp "$root/sae-cli/target/sae.jar" arch/sae.jar
   (cd "$root" && git rev-parse --short HEAD) > arch/sae.jar.rev
 fi
+export OPENBLAS_THREAD_TIMEOUT="${OPENBLAS_THREAD_TIMEOUT:-16}"  # as ./sae sets it
 sae() { java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -jar "$WORK/arch/sae.jar" "$@"; }
 
 if [ "$PEER" = 1 ]; then
