@@ -68,47 +68,43 @@ public final class DeviceBuffer implements AutoCloseable {
     }
 
     public void upload(float[] src, int srcOffset, int count, long dstByteOffset) {
-        requireArray(src.length, srcOffset, count, "upload");
-        requireRange(dstByteOffset, 4L * count, "upload");
-        if (count == 0) {
-            return;
-        }
-        context.makeCurrent();
-        check(JCudaDriver.cuMemcpyHtoD(ptr.withByteOffset(dstByteOffset), Pointer.to(src).withByteOffset(4L * srcOffset),
-                4L * count), "cuMemcpyHtoD(" + count + " floats)");
+        upload(Pointer.to(src), src.length, srcOffset, count, 4, dstByteOffset, "floats");
     }
 
     public void upload(int[] src, int srcOffset, int count, long dstByteOffset) {
-        requireArray(src.length, srcOffset, count, "upload");
-        requireRange(dstByteOffset, 4L * count, "upload");
-        if (count == 0) {
-            return;
-        }
-        context.makeCurrent();
-        check(JCudaDriver.cuMemcpyHtoD(ptr.withByteOffset(dstByteOffset), Pointer.to(src).withByteOffset(4L * srcOffset),
-                4L * count), "cuMemcpyHtoD(" + count + " ints)");
+        upload(Pointer.to(src), src.length, srcOffset, count, 4, dstByteOffset, "ints");
     }
 
     public void upload(double[] src, int srcOffset, int count, long dstByteOffset) {
-        requireArray(src.length, srcOffset, count, "upload");
-        requireRange(dstByteOffset, 8L * count, "upload");
-        if (count == 0) {
-            return;
-        }
-        context.makeCurrent();
-        check(JCudaDriver.cuMemcpyHtoD(ptr.withByteOffset(dstByteOffset), Pointer.to(src).withByteOffset(8L * srcOffset),
-                8L * count), "cuMemcpyHtoD(" + count + " doubles)");
+        upload(Pointer.to(src), src.length, srcOffset, count, 8, dstByteOffset, "doubles");
     }
 
     public void upload(long[] src, int srcOffset, int count, long dstByteOffset) {
-        requireArray(src.length, srcOffset, count, "upload");
-        requireRange(dstByteOffset, 8L * count, "upload");
+        upload(Pointer.to(src), src.length, srcOffset, count, 8, dstByteOffset, "longs");
+    }
+
+    /** Host array {@code host} (length elements of elemBytes) from element srcOffset, count elements, to this buffer. */
+    private void upload(Pointer host, int length, int srcOffset, int count, int elemBytes, long dstByteOffset, String what) {
+        requireArray(length, srcOffset, count, "upload");
+        requireRange(dstByteOffset, (long) elemBytes * count, "upload");
         if (count == 0) {
             return;
         }
         context.makeCurrent();
-        check(JCudaDriver.cuMemcpyHtoD(ptr.withByteOffset(dstByteOffset), Pointer.to(src).withByteOffset(8L * srcOffset),
-                8L * count), "cuMemcpyHtoD(" + count + " longs)");
+        check(JCudaDriver.cuMemcpyHtoD(ptr.withByteOffset(dstByteOffset), host.withByteOffset((long) elemBytes * srcOffset),
+                (long) elemBytes * count), "cuMemcpyHtoD(" + count + " " + what + ")");
+    }
+
+    /** count elements of elemBytes from this buffer at srcByteOffset to host array {@code host} from element dstOffset. */
+    private void download(long srcByteOffset, Pointer host, int length, int dstOffset, int count, int elemBytes, String what) {
+        requireArray(length, dstOffset, count, "download");
+        requireRange(srcByteOffset, (long) elemBytes * count, "download");
+        if (count == 0) {
+            return;
+        }
+        context.makeCurrent();
+        check(JCudaDriver.cuMemcpyDtoH(host.withByteOffset((long) elemBytes * dstOffset), ptr.withByteOffset(srcByteOffset),
+                (long) elemBytes * count), "cuMemcpyDtoH(" + count + " " + what + ")");
     }
 
     /** Copies {@code bytes} bytes of {@code src} (from its start) to the start of this buffer, on the device. */
@@ -123,47 +119,19 @@ public final class DeviceBuffer implements AutoCloseable {
     }
 
     public void download(long srcByteOffset, float[] dst, int dstOffset, int count) {
-        requireArray(dst.length, dstOffset, count, "download");
-        requireRange(srcByteOffset, 4L * count, "download");
-        if (count == 0) {
-            return;
-        }
-        context.makeCurrent();
-        check(JCudaDriver.cuMemcpyDtoH(Pointer.to(dst).withByteOffset(4L * dstOffset), ptr.withByteOffset(srcByteOffset),
-                4L * count), "cuMemcpyDtoH(" + count + " floats)");
+        download(srcByteOffset, Pointer.to(dst), dst.length, dstOffset, count, 4, "floats");
     }
 
     public void download(long srcByteOffset, int[] dst, int dstOffset, int count) {
-        requireArray(dst.length, dstOffset, count, "download");
-        requireRange(srcByteOffset, 4L * count, "download");
-        if (count == 0) {
-            return;
-        }
-        context.makeCurrent();
-        check(JCudaDriver.cuMemcpyDtoH(Pointer.to(dst).withByteOffset(4L * dstOffset), ptr.withByteOffset(srcByteOffset),
-                4L * count), "cuMemcpyDtoH(" + count + " ints)");
+        download(srcByteOffset, Pointer.to(dst), dst.length, dstOffset, count, 4, "ints");
     }
 
     public void download(long srcByteOffset, double[] dst, int dstOffset, int count) {
-        requireArray(dst.length, dstOffset, count, "download");
-        requireRange(srcByteOffset, 8L * count, "download");
-        if (count == 0) {
-            return;
-        }
-        context.makeCurrent();
-        check(JCudaDriver.cuMemcpyDtoH(Pointer.to(dst).withByteOffset(8L * dstOffset), ptr.withByteOffset(srcByteOffset),
-                8L * count), "cuMemcpyDtoH(" + count + " doubles)");
+        download(srcByteOffset, Pointer.to(dst), dst.length, dstOffset, count, 8, "doubles");
     }
 
     public void download(long srcByteOffset, long[] dst, int dstOffset, int count) {
-        requireArray(dst.length, dstOffset, count, "download");
-        requireRange(srcByteOffset, 8L * count, "download");
-        if (count == 0) {
-            return;
-        }
-        context.makeCurrent();
-        check(JCudaDriver.cuMemcpyDtoH(Pointer.to(dst).withByteOffset(8L * dstOffset), ptr.withByteOffset(srcByteOffset),
-                8L * count), "cuMemcpyDtoH(" + count + " longs)");
+        download(srcByteOffset, Pointer.to(dst), dst.length, dstOffset, count, 8, "longs");
     }
 
     /**
