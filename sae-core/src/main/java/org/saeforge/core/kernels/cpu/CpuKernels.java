@@ -189,30 +189,20 @@ public final class CpuKernels implements Kernels {
         float[] val = codes.values();
         pool.forEach(codes.rows(), (t, s, e) -> {
             for (int r = s; r < e; r++) {
-                int oo = r * d;
-                if (bias == null) {
-                    java.util.Arrays.fill(od, oo, oo + d, 0f);
-                } else {
-                    System.arraycopy(bias, 0, od, oo, d);
-                }
-                accumulateRows(val, idx, codes.rowStart(r), codes.rowEnd(r), wd, d, od, oo);
+                decodeRow(val, idx, codes.rowStart(r), codes.rowEnd(r), wd, d, bias, od, r * d);
             }
         });
     }
 
-    /** {@code out[oo..oo+d) += Σ_{p in [start, end)} val[p]·w[idx[p]]}, four decoder rows at a time, in entry order. */
-    private static void accumulateRows(float[] val, int[] idx, int start, int end, float[] wd, int d, float[] out, int oo) {
-        int p = start;
-        for (; p + 8 <= end; p += 8) {
-            VectorMath.axpy8(val, p, wd, idx, p, d, out, oo, d);
+    /** Row oo/d of a decode: {@code out = bias (or 0) + Σ_{p in [start, end)} val[p]·w[idx[p]]}. */
+    private static void decodeRow(float[] val, int[] idx, int start, int end, float[] wd, int d, float[] bias, float[] out,
+                                  int oo) {
+        if (bias == null) {
+            java.util.Arrays.fill(out, oo, oo + d, 0f);
+        } else {
+            System.arraycopy(bias, 0, out, oo, d);
         }
-        for (; p + 4 <= end; p += 4) {
-            VectorMath.axpy4(val[p], val[p + 1], val[p + 2], val[p + 3], wd, idx[p] * d, idx[p + 1] * d, idx[p + 2] * d,
-                    idx[p + 3] * d, out, oo, d);
-        }
-        for (; p < end; p++) {
-            VectorMath.axpy(val[p], wd, idx[p] * d, out, oo, d);
-        }
+        VectorMath.axpyRows(val, idx, start, end, wd, d, out, oo, d);
     }
 
     @Override
@@ -237,14 +227,9 @@ public final class CpuKernels implements Kernels {
             double sse = 0;
             for (int r = s; r < e; r++) {
                 int oo = r * d;
-                if (bias == null) {
-                    java.util.Arrays.fill(od, oo, oo + d, 0f);
-                } else {
-                    System.arraycopy(bias, 0, od, oo, d);
-                }
                 int start = codes.rowStart(r);
                 int end = codes.rowEnd(r);
-                accumulateRows(val, idx, start, end, wd, d, od, oo);
+                decodeRow(val, idx, start, end, wd, d, bias, od, oo);
                 sse += VectorMath.scaledDifference(od, td, oo, scale, gd, d);
                 int p = start;
                 for (; p + 4 <= end; p += 4) {

@@ -62,27 +62,15 @@ final class LatentGroups {
 
     /**
      * Adds {@code Σ coef[p]·src[row p]} over latent j's entries to {@code out[oo..oo+d)}, with the coefficients of the
-     * last {@link #gatherCoefficients}; returns {@code Σ coef[p]}. Terms are added in entry order, eight gathered rows
-     * at a time so that their cache misses overlap.
+     * last {@link #gatherCoefficients}; returns {@code Σ coef[p]}. Terms are added in entry order
+     * ({@link VectorMath#axpyRows}).
      */
     float accumulate(int j, float[] src, int d, float[] out, int oo) {
-        float[] c = sortedCoef;
         float coefSum = 0f;
-        int q = start[j];
-        int end = start[j + 1];
-        for (; q + 8 <= end; q += 8) {
-            coefSum = coefSum + c[q] + c[q + 1] + c[q + 2] + c[q + 3] + c[q + 4] + c[q + 5] + c[q + 6] + c[q + 7];
-            VectorMath.axpy8(c, q, src, row, q, d, out, oo, d);
+        for (int q = start[j]; q < start[j + 1]; q++) {
+            coefSum += sortedCoef[q];
         }
-        for (; q + 4 <= end; q += 4) {
-            coefSum = coefSum + c[q] + c[q + 1] + c[q + 2] + c[q + 3];
-            VectorMath.axpy4(c[q], c[q + 1], c[q + 2], c[q + 3], src, row[q] * d, row[q + 1] * d, row[q + 2] * d,
-                    row[q + 3] * d, out, oo, d);
-        }
-        for (; q < end; q++) {
-            coefSum += c[q];
-            VectorMath.axpy(c[q], src, row[q] * d, out, oo, d);
-        }
+        VectorMath.axpyRows(sortedCoef, row, start[j], start[j + 1], src, d, out, oo, d);
         return coefSum;
     }
 }

@@ -145,12 +145,19 @@ public final class VectorMath {
     }
 
     /**
-     * y[yo+i] += a0·x[o0+i] + a1·x[o1+i] + a2·x[o2+i] + a3·x[o3+i] for i < n: four rows streamed at once, so that their
+     * y[yo+i] += Σ_{q<4} c[cq+q]·x[o[oq+q]·scale + i] for i < n: four gathered rows streamed at once, so that their
      * cache misses overlap, and one load and store of y per four rows. The terms are added in the order 0..3, as four
      * successive {@link #axpy} calls would (each through a fused multiply-add), so results do not depend on grouping.
      */
-    public static void axpy4(float a0, float a1, float a2, float a3, float[] x, int o0, int o1, int o2, int o3, float[] y, int yo,
-                             int n) {
+    public static void axpy4(float[] c, int cq, float[] x, int[] o, int oq, int scale, float[] y, int yo, int n) {
+        float a0 = c[cq];
+        float a1 = c[cq + 1];
+        float a2 = c[cq + 2];
+        float a3 = c[cq + 3];
+        int o0 = o[oq] * scale;
+        int o1 = o[oq + 1] * scale;
+        int o2 = o[oq + 2] * scale;
+        int o3 = o[oq + 3] * scale;
         int i = 0;
         FloatVector v0 = FloatVector.broadcast(S, a0);
         FloatVector v1 = FloatVector.broadcast(S, a1);
@@ -171,6 +178,23 @@ public final class VectorMath {
             acc = Math.fma(a2, x[o2 + i], acc);
             acc = Math.fma(a3, x[o3 + i], acc);
             y[yo + i] = acc;
+        }
+    }
+
+    /**
+     * {@code y[yo..yo+n) += Σ_{p in [start, end)} c[p]·x[o[p]·scale ..]}: gathered rows added in entry order (as
+     * successive {@link #axpy} calls would), eight and then four at a time so that their cache misses overlap.
+     */
+    public static void axpyRows(float[] c, int[] o, int start, int end, float[] x, int scale, float[] y, int yo, int n) {
+        int p = start;
+        for (; p + 8 <= end; p += 8) {
+            axpy8(c, p, x, o, p, scale, y, yo, n);
+        }
+        for (; p + 4 <= end; p += 4) {
+            axpy4(c, p, x, o, p, scale, y, yo, n);
+        }
+        for (; p < end; p++) {
+            axpy(c[p], x, o[p] * scale, y, yo, n);
         }
     }
 

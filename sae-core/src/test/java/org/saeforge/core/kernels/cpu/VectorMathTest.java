@@ -40,9 +40,18 @@ class VectorMathTest {
             VectorMath.axpy8(c, 0, x, idx, 0, n, eight, 2, n);
             assertArrayEquals(one, eight, "axpy8 n=" + n);
             float[] four = y0.clone();
-            VectorMath.axpy4(c[0], c[1], c[2], c[3], x, idx[0] * n, idx[1] * n, idx[2] * n, idx[3] * n, four, 2, n);
-            VectorMath.axpy4(c[4], c[5], c[6], c[7], x, idx[4] * n, idx[5] * n, idx[6] * n, idx[7] * n, four, 2, n);
+            VectorMath.axpy4(c, 0, x, idx, 0, n, four, 2, n);
+            VectorMath.axpy4(c, 4, x, idx, 4, n, four, 2, n);
             assertArrayEquals(one, four, "axpy4 n=" + n);
+            for (int count = 0; count <= 8; count++) {
+                float[] grouped = y0.clone();
+                VectorMath.axpyRows(c, idx, 0, count, x, n, grouped, 2, n);
+                float[] single = y0.clone();
+                for (int q = 0; q < count; q++) {
+                    VectorMath.axpy(c[q], x, idx[q] * n, single, 2, n);
+                }
+                assertArrayEquals(single, grouped, "axpyRows of " + count + " rows, n=" + n);
+            }
         }
     }
 
