@@ -126,21 +126,11 @@ class ArchitectureGradientTest {
         return out;
     }
 
-    static double relErr(float[] got, double[] ref) {
-        double num = 0;
-        double den = 0;
-        for (int i = 0; i < ref.length; i++) {
-            num += (got[i] - ref[i]) * (got[i] - ref[i]);
-            den += ref[i] * ref[i];
-        }
-        return Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-30);
-    }
-
     static void assertGradients(String what, Gradients g, double[][] fd) {
         float[][] analytic = {g.wEncT().data(), g.bEnc(), g.wDec().data(), g.bDec()};
         String[] names = {"wEncT", "bEnc", "wDec", "bDec"};
         for (int p = 0; p < 4; p++) {
-            double err = relErr(analytic[p], fd[p]);
+            double err = GradientCheckTest.relErr(analytic[p], fd[p]);
             assertTrue(err < TOL, what + " " + names[p] + " relative error " + err);
             assertTrue(Arrays.stream(fd[p]).anyMatch(v -> Math.abs(v) > 1e-6), what + " " + names[p] + " gradient is not trivially zero");
         }
@@ -340,7 +330,7 @@ class ArchitectureGradientTest {
         assertEquals(l0, stats.l0(), 1e-12);
         assertEquals(rec.at(probe) + lambda * (l0 / target - 1) * (l0 / target - 1), stats.loss(), 1e-4 * stats.loss(), "loss value");
         assertGradients(backend + " jumprelu", g, fd);
-        double err = relErr(g.logThreshold(), expected);
+        double err = GradientCheckTest.relErr(g.logThreshold(), expected);
         assertTrue(err < TOL, "log-threshold gradient relative error " + err + ": " + Arrays.toString(g.logThreshold()) + " vs "
                 + Arrays.toString(expected));
         assertTrue(Arrays.stream(expected).anyMatch(v -> Math.abs(v) > 1e-6), "threshold gradient is not trivially zero");
