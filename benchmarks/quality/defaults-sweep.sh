@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Learning-rate sweep vs the defaults: for each budget, trains TopK SAEs at every learning rate of a grid, one with
-# sparsify's auto learning rate and 10M-row dead window (the foundation's old defaults), and one with SAEForge's
-# defaults (no --lr, no --dead-after); evaluates each export with `sae eval` on the same unseen test rows; writes
+# Learning-rate sweep vs the defaults: for each budget, trains TopK SAEs at every learning rate of a grid (SAEForge's
+# other defaults, revival included), one with sparsify's auto learning rate, 10M-row dead window and no revival (the
+# PyTorch peer's algorithm; the foundation's old defaults), and one with SAEForge's defaults (no --lr, no --dead-after); evaluates each export with `sae eval` on the same unseen test rows; writes
 # benchmarks/results/defaults-sweep-<date>.json. Data from ../shared/peers/make_synthetic.py.
 #
 # Settings (environment): D=256 NTRUE=2048 AVG=12 ROWS=200000 TEST_ROWS=10000 LATENTS=4096 K=16 BATCH=4096
@@ -66,7 +66,7 @@ for T in $BUDGETS; do
     for lr in $grid; do
       run "t$T-lr$lr" --tokens "$T" --lr "$lr"
     done
-    run "t$T-sparsify" --tokens "$T" --lr "$sparsify_lr" --dead-after 10M
+    run "t$T-sparsify" --tokens "$T" --lr "$sparsify_lr" --dead-after 10M --revive-after 0
   fi
   if [ -z "$ONLY" ] || [ "$ONLY" = defaults ]; then
     run "t$T-defaults" --tokens "$T"
@@ -96,6 +96,7 @@ for T in budgets:
     train = json.load(open(f"train-{name}.json"))
     cfg = json.load(open(f"runs/{name}/run.json"))["config"]
     runs[label] = {"lr": cfg["effective"]["lr"], "dead_after": cfg["effective"]["dead_after"],
+                   "revive_after": cfg["effective"].get("revive_after", 0),
                    "test_fvu": test["fvu"], "test_l0": test["l0"], "test_dead_fraction": test["dead_fraction"],
                    "recovered_fraction": test["recovered_fraction"], "mmcs": test["mmcs"],
                    "train_rows_per_sec": train["rows_per_sec"]}

@@ -166,6 +166,72 @@ __global__ void __launch_bounds__(1024) dead_update(unsigned long long* __restri
     }
 }
 
+// Revival, one block: first sincePositive[j] = fired[j] > 0 ? 0 : sincePositive[j] + rows; then, when after > 0,
+// bEnc[j] = min(cap, bEnc[j] + rate * mean) for every latent with sincePositive[j] > after and bEnc[j] < cap, where
+// mean is the mean of the positive entries of val[0..nnz) (summed in double) and cap = capFactor * mean; no bias
+// changes when no entry is positive.
+__global__ void __launch_bounds__(1024) revive_bias(float* __restrict__ bEnc, unsigned long long* __restrict__ sincePositive,
+                                                    const int* __restrict__ fired, int n, long long rows, long long after,
+                                                    const float* __restrict__ val, int nnz, double rate,
+                                                    double capFactor) {
+    __shared__ double warpSums[32];
+    __shared__ long long warpCounts[32];
+    __shared__ float step;
+    __shared__ float cap;
+    const unsigned long long add = static_cast<unsigned long long>(rows);
+    for (int j = threadIdx.x; j < n; j += blockDim.x) {
+        sincePositive[j] = fired[j] > 0 ? 0ull : sincePositive[j] + add;
+    }
+    if (after <= 0) {
+        return;
+    }
+    double sum = 0.0;
+    long long count = 0;
+    for (int p = threadIdx.x; p < nnz; p += blockDim.x) {
+        const float v = val[p];
+        if (v > 0.0f) {
+            sum += static_cast<double>(v);
+            ++count;
+        }
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        sum += __shfl_down_sync(FULL_MASK, sum, o);
+        count += __shfl_down_sync(FULL_MASK, count, o);
+    }
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
+    if (lane == 0) {
+        warpSums[warp] = sum;
+        warpCounts[warp] = count;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        const int warps = (blockDim.x + 31) >> 5;
+        double total = 0.0;
+        long long positive = 0;
+        for (int w = 0; w < warps; ++w) {
+            total += warpSums[w];
+            positive += warpCounts[w];
+        }
+        const double mean = positive > 0 ? total / static_cast<double>(positive) : 0.0;
+        step = static_cast<float>(rate * mean);
+        cap = static_cast<float>(capFactor * mean);
+    }
+    __syncthreads();
+    const float s = step;
+    const float c = cap;
+    if (s != 0.0f) {
+        const unsigned long long limit = static_cast<unsigned long long>(after);
+        for (int j = threadIdx.x; j < n; j += blockDim.x) {
+            const float b = bEnc[j];
+            if (sincePositive[j] > limit && b < c) {
+                bEnc[j] = fminf(c, b + s);
+            }
+        }
+    }
+}
+
 // firstBad[0] = step + 1 when the step's squared errors are not finite and no earlier step was (0 means none).
 __global__ void check_finite(const double* __restrict__ sse, const double* __restrict__ sseAux, long long step,
                              long long* __restrict__ firstBad) {

@@ -127,6 +127,15 @@ final class TrainCommand implements Callable<Integer> {
             description = "A latent not firing for this many rows is dead and trained by AuxK (default: a tenth of the run, between 20k and 10M).")
     Long deadAfter;
 
+    @Option(names = "--revive-after", paramLabel = "ROWS", converter = Counts.class,
+            description = "topk: raise the encoder bias of a latent not selected for more than this many rows until it is selected again; "
+                    + "0 turns it off (default: 16 x num-latents / k).")
+    Long reviveAfter;
+
+    @Option(names = "--revive-rate", paramLabel = "R", defaultValue = "0.02",
+            description = "topk: that bias step per training step as a fraction of the mean positive activation, fading with sqrt(lr / peak lr) (default ${DEFAULT-VALUE}).")
+    double reviveRate;
+
     @Option(names = "--auxk-coef", paramLabel = "C", defaultValue = "0.03125", description = "AuxK loss coefficient; 0 disables it (default 1/32).")
     double auxKCoef;
 
@@ -269,6 +278,7 @@ final class TrainCommand implements Callable<Integer> {
                 .bandwidth(bandwidth)
                 .initThreshold(initThreshold)
                 .thresholdLr(thresholdLr)
+                .reviveRate(reviveRate)
                 .badRows(BadRowPolicy.fromCliName(onBadRows))
                 .device(deviceOptions.device())
                 .threads(deviceOptions.threads())
@@ -283,6 +293,9 @@ final class TrainCommand implements Callable<Integer> {
         }
         if (deadAfter != null) {
             base.deadAfter(deadAfter);
+        }
+        if (reviveAfter != null) {
+            base.reviveAfter(reviveAfter);
         }
         if (evalRows != null) {
             base.evalRows(evalRows);

@@ -52,15 +52,15 @@ final class Checkpoint {
     /**
      * What a checkpoint holds of one SAE, whichever backend trained it: weights, JumpReLU log-thresholds (or null), Adam
      * moments in parameter order wEncT, bEnc, wDec, bDec[, logThreshold] with the step count, the BatchTopK threshold
-     * flag and the dead-latent counters.
+     * flag and the dead-latent counters (rows since each latent was selected, and since it was positive).
      */
     record MemberState(String name, TrainConfig config, SparseAutoencoder sae, float[] logThreshold, float[][] adamM,
-                       float[][] adamV, long adamSteps, boolean thresholdStarted, long[] sinceSelected) {
+                       float[][] adamV, long adamSteps, boolean thresholdStarted, long[] sinceSelected, long[] sincePositive) {
 
         /** The state of a SAE trained on the host (shares its arrays). */
         static MemberState of(Member m) {
             return new MemberState(m.name, m.config, m.sae, m.logThreshold, m.adam.firstMoments(), m.adam.secondMoments(), m.adam.steps(),
-                    m.thresholdStarted, m.dead.sinceSelected());
+                    m.thresholdStarted, m.dead.sinceSelected(), m.dead.sincePositive());
         }
 
         String file() {
@@ -97,6 +97,10 @@ final class Checkpoint {
             ArrayNode dead = o.putArray("steps_since_fired_rows");
             for (long c : m.sinceSelected()) {
                 dead.add(c);
+            }
+            ArrayNode positive = o.putArray("rows_since_positive");
+            for (long c : m.sincePositive()) {
+                positive.add(c);
             }
         }
         AtomicFiles.writeDirectory(target, tmp -> {
@@ -212,8 +216,14 @@ final class Checkpoint {
             for (int j = 0; j < counters.length; j++) {
                 counters[j] = dead.get(j).asLong();
             }
+            // checkpoints from before revival have no positive counters (and their runs do not revive)
+            JsonNode pos = entry.path("rows_since_positive");
+            long[] positive = pos.isArray() ? new long[pos.size()] : counters.clone();
+            for (int j = 0; pos.isArray() && j < positive.length; j++) {
+                positive[j] = pos.get(j).asLong();
+            }
             return new MemberState(entry.path("name").asText(), config, sae, logThreshold, m1, m2, entry.path("adam_steps").asLong(),
-                    entry.path("threshold_started").asBoolean(), counters);
+                    entry.path("threshold_started").asBoolean(), counters, positive);
         }
     }
 }

@@ -124,7 +124,7 @@ final class DeviceLoop {
             int n = 1;
             for (TrainConfig c : configs) {
                 TopKDeviceModel.Shape s = new TopKDeviceModel.Shape(dIn, c.numLatents(), b, c.maxK(), c.effectiveKAux(dIn), c.auxKCoef(),
-                        c.effectiveDeadAfter());
+                        c.effectiveDeadAfter(), c.effectiveReviveAfter());
                 if (s.kMax() > dev.maxK() || s.auxKCoef() > 0 && s.kAuxMax() > dev.maxK()) {
                     throw new SaeException("--device cuda selects at most " + dev.maxK() + " latents per row; got k=" + s.kMax() + ", k-aux="
                             + s.kAuxMax() + " (lower --k or --k-aux)");
@@ -158,21 +158,21 @@ final class DeviceLoop {
                     for (int i = 0; i < configs.size(); i++) {
                         SparseAutoencoder sae = Initializer.init(Member.saeConfig(configs.get(i), dIn, meta), first, configs.get(i).seed(),
                                 configs.get(i).initThreshold());
-                        models.get(i).load(sae, null, null, 0, null);
+                        models.get(i).load(sae, null, null, 0, null, null);
                         saes.add(sae);
                     }
                 } else {
                     for (int i = 0; i < configs.size(); i++) {
                         TrainConfig c = configs.get(i);
                         Checkpoint.MemberState st = Checkpoint.read(resume, resume.members().get(i), c, Member.saeConfig(c, dIn, meta), 4, false);
-                        models.get(i).load(st.sae(), st.adamM(), st.adamV(), st.adamSteps(), st.sinceSelected());
+                        models.get(i).load(st.sae(), st.adamM(), st.adamV(), st.adamSteps(), st.sinceSelected(), st.sincePositive());
                         saes.add(st.sae());
                     }
                 }
                 Steps loop = new Steps(dev, models, saes, feed, source, options, outDir);
                 double seconds = loop.run(startStep, steps, secondsBefore, resume != null);
                 for (int i = 0; i < models.size(); i++) {
-                    models.get(i).store(saes.get(i), null, null, null);
+                    models.get(i).store(saes.get(i), null, null, null, null);
                 }
                 Report report = new Report(dev.description(), shared.gemmPrecision().suffix(), plan.total(), plan.summary(),
                         dev.allocatedBytes(), loop.phaseMedians(), loop.profiled, feed.waitSeconds(), steps, b, dIn, shapes.get(0).numLatents());
@@ -214,6 +214,7 @@ final class DeviceLoop {
         private float[][][] hostM;
         private float[][][] hostV;
         private long[][] hostSince;
+        private long[][] hostSincePositive;
         private int profiled;
 
         Steps(TrainDevice dev, List<TopKDeviceModel> models, List<SparseAutoencoder> saes, BatchFeed feed, ActivationSource source,
@@ -250,7 +251,8 @@ final class DeviceLoop {
                         if (log && i == 0) {
                             models.get(i).profileNextStep();
                         }
-                        models.get(i).step(feed.batch(), feed.totalVariance(), c.kAt(step), (float) lrs[i], step);
+                        models.get(i).step(feed.batch(), feed.totalVariance(), c.kAt(step), (float) lrs[i], step,
+                                c.reviveRateAt(schedules.get(i), step));
                     }
                     long tokens = (step + 1) * b;
                     if (log) {
@@ -334,6 +336,7 @@ final class DeviceLoop {
                 hostM = new float[models.size()][][];
                 hostV = new float[models.size()][][];
                 hostSince = new long[models.size()][];
+                hostSincePositive = new long[models.size()][];
                 for (int i = 0; i < models.size(); i++) {
                     int n = configs.get(i).numLatents();
                     int d = source.dIn();
@@ -345,14 +348,15 @@ final class DeviceLoop {
                         hostV[i][p] = new float[sizes[p]];
                     }
                     hostSince[i] = new long[n];
+                    hostSincePositive[i] = new long[n];
                 }
             }
             List<Checkpoint.MemberState> states = new ArrayList<>();
             for (int i = 0; i < models.size(); i++) {
                 TopKDeviceModel model = models.get(i);
-                model.store(saes.get(i), hostM[i], hostV[i], hostSince[i]);
+                model.store(saes.get(i), hostM[i], hostV[i], hostSince[i], hostSincePositive[i]);
                 states.add(new Checkpoint.MemberState(names.get(i), configs.get(i), saes.get(i), null, hostM[i], hostV[i], model.adamSteps(),
-                        false, hostSince[i]));
+                        false, hostSince[i], hostSincePositive[i]));
             }
             Checkpoint.RunState state = new Checkpoint.RunState(step, step * configs.get(0).batchSize(), seconds, feed.badRows(),
                     feed.normDropped(), options.scale(), options.maxNorm(), source.numRows(), source.dIn());

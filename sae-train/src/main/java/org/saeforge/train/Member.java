@@ -81,7 +81,7 @@ final class Member {
         }
         adam.restore(st.adamM(), st.adamV(), st.adamSteps());
         thresholdStarted = st.thresholdStarted();
-        dead.restore(st.sinceSelected());
+        dead.restore(st.sinceSelected(), st.sincePositive());
     }
 
     /** One optimiser step on the batch; step is 0-based. */
@@ -112,6 +112,10 @@ final class Member {
             updateThreshold(bt.minActivation());
         }
         dead.update(objective.codes(), config.batchSize(), objective.zeroSelectionsFire());
+        long reviveAfter = config.effectiveReviveAfter();
+        if (reviveAfter > 0) {
+            DeadLatentTracker.revive(sae.bEnc(), dead.sincePositive(), reviveAfter, objective.codes(), config.reviveRateAt(schedule, step));
+        }
         last = stats;
         lastLr = lr;
         return stats;

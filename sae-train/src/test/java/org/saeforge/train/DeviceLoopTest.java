@@ -118,6 +118,9 @@ class DeviceLoopTest {
             double rel = Math.abs(cpu.eval().fvu() - dev.eval().fvu()) / cpu.eval().fvu();
             assertTrue(rel < 1e-6, "held-out FVU " + cpu.eval().fvu() + " (cpu) vs " + dev.eval().fvu() + " (device loop)");
             assertTrue(dev.backend().startsWith("cpu"), dev.backend());
+            TrainResult plain = new Trainer(c.toBuilder().reviveAfter(0).build(), null).train(src, null, null, Map.of());
+            assertTrue(relDiff(cpu.sae(), plain.sae()) > 1e-3, "revival (on by default, window " + c.effectiveReviveAfter()
+                    + " rows) changed the run, so both loops revived alike");
         }
         List<JsonNode> a = metrics(cpuDir);
         List<JsonNode> b = metrics(devDir);

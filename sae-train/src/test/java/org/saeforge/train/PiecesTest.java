@@ -2,10 +2,12 @@ package org.saeforge.train;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Arrays;
 import org.junit.jupiter.api.Test;
+import org.saeforge.core.SaeException;
 import org.saeforge.core.model.Architecture;
 import org.saeforge.core.model.SaeConfig;
 import org.saeforge.core.model.SparseAutoencoder;
@@ -128,6 +130,67 @@ class PiecesTest {
         assertEquals(3, t.numDead());
         assertArrayEquals(new int[] {0, 2, 4}, Arrays.copyOf(t.deadIds(), 3));
         assertEquals(0.6, t.deadFraction(), 1e-12);
+    }
+
+    @Test
+    void revivalRaisesTheBiasOfLatentsNotSelectedForTooLong() {
+        DeadLatentTracker t = new DeadLatentTracker(5, 1000);
+        SparseCodes c = SparseCodes.fixedK(2, 5, 2);
+        int[] idx = c.indices();
+        float[] val = c.values();
+        idx[0] = 1;
+        idx[1] = 3;
+        idx[2] = 1;
+        idx[3] = 2;
+        val[0] = 2f;
+        val[1] = 0f; // selected but not positive: it counts as selected, not in the mean
+        val[2] = 4f;
+        val[3] = -1f;
+        t.update(c, 50);
+        t.update(c, 50);
+        assertArrayEquals(new long[] {100, 0, 0, 0, 100}, t.sinceSelected());
+        assertArrayEquals(new long[] {100, 0, 100, 100, 100}, t.sincePositive(), "latent 3 selected at 0, latent 2 at -1: not positive");
+        float[] b = {-0.5f, 0.5f, -0.5f, 0.5f, 0.25f};
+        // latents 0 and 4: 100 rows unselected; mean positive activation (2 + 4) / 2 = 3, so steps of 0.3 up to 0.3
+        assertEquals(0.3f, DeadLatentTracker.revive(b, t.sinceSelected(), 99, c, 0.1), 1e-7f);
+        assertArrayEquals(new float[] {-0.2f, 0.5f, -0.5f, 0.5f, 0.3f}, b, 1e-6f, "raised by a step, capped at 0.1 x 3");
+        DeadLatentTracker.revive(b, t.sinceSelected(), 99, c, 0.1);
+        DeadLatentTracker.revive(b, t.sinceSelected(), 99, c, 0.1);
+        assertArrayEquals(new float[] {0.3f, 0.5f, -0.5f, 0.5f, 0.3f}, b, 1e-6f, "never beyond the cap");
+        b[0] = 0.9f;
+        DeadLatentTracker.revive(b, t.sinceSelected(), 99, c, 0.1);
+        assertEquals(0.9f, b[0], "a bias above the cap stays");
+        b[0] = -1f;
+        DeadLatentTracker.revive(b, t.sinceSelected(), 100, c, 0.1);
+        assertEquals(-1f, b[0], "since must exceed the window");
+        Arrays.fill(val, 0f);
+        assertEquals(0f, DeadLatentTracker.revive(b, t.sinceSelected(), 0, c, 0.1), "no positive activation, no step");
+        assertEquals(-1f, b[0]);
+    }
+
+    @Test
+    void revivalDefaultsToTopKAndFadesWithTheLearningRate() {
+        TrainConfig topk = TrainConfig.defaults(4096, 16).withTokens(1_000_000);
+        assertEquals(4096, topk.effectiveReviveAfter(), "16 x numLatents / k rows");
+        assertEquals(16L * 1366, TrainConfig.defaults(4096, 3).effectiveReviveAfter(), "rounded up");
+        assertEquals(0, topk.toBuilder().reviveAfter(0).build().effectiveReviveAfter());
+        assertEquals(0, topk.toBuilder().reviveRate(0).build().effectiveReviveAfter());
+        assertEquals(0, TrainConfig.defaults(Architecture.BATCH_TOPK, 4096, 16).effectiveReviveAfter(), "topk only by default");
+        assertThrows(SaeException.class, () -> TrainConfig.defaults(Architecture.RELU, 64, 0).toBuilder().reviveAfter(100).build());
+        assertThrows(SaeException.class, () -> topk.toBuilder().reviveAfter(-2).build());
+        assertThrows(SaeException.class, () -> topk.toBuilder().reviveRate(1.5).build());
+        LrSchedule s = topk.schedule();
+        long warm = topk.effectiveWarmupSteps();
+        assertEquals(0.02, topk.reviveRateAt(s, warm), 1e-12, "the full rate at the peak learning rate");
+        assertEquals(0.02 * Math.sqrt(s.lrAt(warm + 50) / s.peakLr()), topk.reviveRateAt(s, warm + 50), 1e-12);
+        assertEquals(0.0, topk.reviveRateAt(s, 0), 1e-12, "no step while the learning rate is 0");
+        TrainConfig back = TrainConfig.fromJson(topk.toBuilder().reviveAfter(777).reviveRate(0.05).build().toJson());
+        assertEquals(777, back.reviveAfter());
+        assertEquals(0.05, back.reviveRate());
+        com.fasterxml.jackson.databind.node.ObjectNode old = topk.toJson();
+        old.remove("revive_after");
+        old.remove("revive_rate");
+        assertEquals(0, TrainConfig.fromJson(old).effectiveReviveAfter(), "a run saved before revival existed resumes without it");
     }
 
     @Test

@@ -113,7 +113,7 @@ class TrainerTest {
     @Test
     void auxKRevivesDeadLatents() {
         // A tiny dead window makes latents dead quickly; AuxK must keep the dead share well below the run without it.
-        TrainConfig base = small().withTokens(150_000).withDeadAfter(2048);
+        TrainConfig base = small().toBuilder().tokens(150_000).deadAfter(2048).reviveAfter(0).build();
         double withAux;
         double withoutAux;
         try (ActivationSource src = ActivationSources.open(data)) {
@@ -121,6 +121,20 @@ class TrainerTest {
             withoutAux = new Trainer(base.withAuxK(0, -1), null).train(src, null, null, null).eval().deadFraction();
         }
         assertTrue(withAux < withoutAux, "dead fraction with AuxK " + withAux + " vs without " + withoutAux);
+    }
+
+    @Test
+    void revivalKeepsLatentsFiring() {
+        // 192 latents for 96 true features at a high learning rate: without revival part of the dictionary stops firing
+        TrainConfig base = small().toBuilder().tokens(150_000).lr(1e-2).build();
+        double revived;
+        double plain;
+        try (ActivationSource src = ActivationSources.open(data)) {
+            revived = new Trainer(base, null).train(src, null, null, null).eval().deadFraction();
+            plain = new Trainer(base.toBuilder().reviveAfter(0).build(), null).train(src, null, null, null).eval().deadFraction();
+        }
+        assertTrue(plain > 0.02, "the run without revival has latents that never fire on the held-out rows: " + plain);
+        assertTrue(revived < plain / 2, "dead fraction with revival " + revived + " vs without " + plain);
     }
 
     @Test

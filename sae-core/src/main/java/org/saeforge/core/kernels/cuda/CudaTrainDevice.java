@@ -413,8 +413,8 @@ public final class CudaTrainDevice implements TrainDevice {
     }
 
     @Override
-    public void codeStats(DeviceArray idx, DeviceArray val, int nnz, DeviceArray positive, DeviceArray selected) {
-        train.codeStats(buf(idx), buf(val), nnz, buf(positive), buf(selected), (int) (selected.bytes() / 4));
+    public void codeStats(DeviceArray idx, DeviceArray val, int nnz, DeviceArray positive, DeviceArray fired, DeviceArray selected) {
+        train.codeStats(buf(idx), buf(val), nnz, buf(positive), fired == null ? null : buf(fired), buf(selected), (int) (selected.bytes() / 4));
     }
 
     @Override
@@ -431,6 +431,12 @@ public final class CudaTrainDevice implements TrainDevice {
     public void deadUpdate(DeviceArray since, DeviceArray selected, int n, long rows, long deadAfter, DeviceArray deadIds,
                            DeviceArray numDead) {
         train.deadUpdate(buf(since), buf(selected), n, rows, deadAfter, buf(deadIds), buf(numDead));
+    }
+
+    @Override
+    public void reviveBias(DeviceArray bEnc, DeviceArray sincePositive, DeviceArray fired, int n, long rows, long after, DeviceArray val,
+                           int nnz, double rate) {
+        train.reviveBias(buf(bEnc), buf(sincePositive), buf(fired), n, rows, after, buf(val), nnz, rate);
     }
 
     @Override

@@ -3,6 +3,7 @@ package org.saeforge.core.kernels.cuda;
 import static org.saeforge.core.kernels.cuda.LaunchMath.ROW_THREADS;
 
 import org.saeforge.core.kernels.cuda.CudaContext.KernelFunction;
+import org.saeforge.core.kernels.device.TrainDevice;
 
 /**
  * The kernels of {@code train.cu}, and the reductions of {@code metrics.cu} with their results left on the device: what
@@ -133,17 +134,24 @@ public final class TrainKernels {
                 KernelArgs.of().ptr(partial).i(chunks).i(ld).f(-1f).ptr(out));
     }
 
-    /** {@code positive[0] += #(val > 0)} (64-bit) and {@code selected[j] += #(entries of latent j)} over nnz entries. */
-    public void codeStats(DeviceBuffer idx, DeviceBuffer val, int nnz, DeviceBuffer positive, DeviceBuffer selected, int numLatents) {
+    /**
+     * {@code positive[0] += #(val > 0)} (64-bit), {@code fired[j] += #(entries of latent j with val > 0)} (fired may be
+     * null) and {@code selected[j] += #(entries of latent j)} over nnz entries.
+     */
+    public void codeStats(DeviceBuffer idx, DeviceBuffer val, int nnz, DeviceBuffer positive, DeviceBuffer fired, DeviceBuffer selected,
+                          int numLatents) {
         idx.require(4L * nnz, "codeStats indices [" + nnz + "]");
         val.require(4L * nnz, "codeStats values [" + nnz + "]");
         positive.require(8, "codeStats positive count");
         selected.require(4L * numLatents, "codeStats selections [" + numLatents + "]");
+        if (fired != null) {
+            fired.require(4L * numLatents, "codeStats firings [" + numLatents + "]");
+        }
         if (nnz == 0) {
             return;
         }
         ctx.launch(ctx.function(METRICS, "code_stats"), LaunchMath.elementwiseGrid(nnz, ctx.multiprocessors()), 1, ROW_THREADS, 0,
-                KernelArgs.of().ptr(idx).ptr(val).i(nnz).ptr(positive).ptr(null).ptr(selected));
+                KernelArgs.of().ptr(idx).ptr(val).i(nnz).ptr(positive).ptr(fired).ptr(selected));
     }
 
     /** The dead-latent update of {@code train.cu}'s {@code dead_update} (one block). */
@@ -158,6 +166,21 @@ public final class TrainKernels {
         }
         ctx.launch(fn("dead_update"), 1, 1, LaunchMath.DEAD_UPDATE_THREADS, 0,
                 KernelArgs.of().ptr(since).ptr(selected).i(n).l(rows).l(deadAfter).ptr(deadIds).ptr(numDead));
+    }
+
+    /** The revival bias step of {@code train.cu}'s {@code revive_bias} (one block; see TrainDevice#reviveBias). */
+    public void reviveBias(DeviceBuffer bEnc, DeviceBuffer sincePositive, DeviceBuffer fired, int n, long rows, long after, DeviceBuffer val,
+                           int nnz, double rate) {
+        bEnc.require(4L * n, "reviveBias biases [" + n + "]");
+        sincePositive.require(8L * n, "reviveBias counters [" + n + "]");
+        fired.require(4L * n, "reviveBias firings [" + n + "]");
+        val.require(4L * nnz, "reviveBias values [" + nnz + "]");
+        if (rows < 0 || after < 0 || nnz < 0 || !(rate >= 0)) {
+            throw new IllegalArgumentException("reviveBias with rows " + rows + ", after " + after + ", nnz " + nnz + ", rate " + rate);
+        }
+        ctx.launch(fn("revive_bias"), 1, 1, LaunchMath.DEAD_UPDATE_THREADS, 0,
+                KernelArgs.of().ptr(bEnc).ptr(sincePositive).ptr(fired).i(n).l(rows).l(after).ptr(val).i(nnz).d(rate)
+                        .d(TrainDevice.REVIVE_CAP));
     }
 
     /** {@code firstBad[0] = step + 1} when {@code sse[0]} or {@code sseAux[0]} is not finite and firstBad[0] is 0. */

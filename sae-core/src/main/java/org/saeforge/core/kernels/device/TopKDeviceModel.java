@@ -25,13 +25,19 @@ public final class TopKDeviceModel {
      * @param kAux      latents AuxK selects per row, as configured (the AuxK scale is min(numDead / kAux, 1))
      * @param auxKCoef  AuxK coefficient; 0 disables AuxK
      * @param deadAfter rows without a selection after which a latent is dead
+     * @param reviveAfter rows without a positive activation after which a latent's encoder bias is raised each step (0: never)
      */
-    public record Shape(int dIn, int numLatents, int batchRows, int kMax, int kAux, double auxKCoef, long deadAfter) {
+    public record Shape(int dIn, int numLatents, int batchRows, int kMax, int kAux, double auxKCoef, long deadAfter, long reviveAfter) {
         public Shape {
             if (dIn < 1 || numLatents < 1 || batchRows < 1 || kMax < 1 || kMax > numLatents || kAux < 1 || deadAfter < 1
-                    || !(auxKCoef >= 0)) {
+                    || !(auxKCoef >= 0) || reviveAfter < 0) {
                 throw new IllegalArgumentException("bad TopK device shape " + this);
             }
+        }
+
+        /** A shape without revival. */
+        public Shape(int dIn, int numLatents, int batchRows, int kMax, int kAux, double auxKCoef, long deadAfter) {
+            this(dIn, numLatents, batchRows, kMax, kAux, auxKCoef, deadAfter, 0);
         }
 
         /** The most entries an AuxK selection keeps per row. */
@@ -60,6 +66,8 @@ public final class TopKDeviceModel {
     private final DeviceArray[] v = new DeviceArray[4];
     private final DeviceArray since;
     private final DeviceArray selected;
+    private final DeviceArray sincePositive;
+    private final DeviceArray fired;
     private final DeviceArray deadIds;
     private final DeviceArray numDeadDev;
     private final DeviceArray xc;
@@ -115,6 +123,8 @@ public final class TopKDeviceModel {
         }
         since = dev.longs(n, "rows since selected");
         selected = dev.ints(n, "selections");
+        sincePositive = dev.longs(n, "rows since positive");
+        fired = dev.ints(n, "positive activations");
         deadIds = dev.ints(n, "dead ids");
         numDeadDev = dev.ints(1, "dead count");
         xc = dev.operands(bd, "encoder input");
@@ -156,8 +166,8 @@ public final class TopKDeviceModel {
                 .add(Category.PARAMETERS, "bEnc, bDec", n + ld, 4)
                 .add(Category.GRADIENTS, "all parameters", 2 * nd + n + ld, 4)
                 .add(Category.ADAM, "m and v", 2 * (2 * nd + n + ld), 4)
-                .add(Category.DEAD_LATENTS, "rows since selected", n, 8)
-                .add(Category.DEAD_LATENTS, "selections, dead ids, dead count", 2 * n + 1, 4);
+                .add(Category.DEAD_LATENTS, "rows since selected, rows since positive", 2L * n, 8)
+                .add(Category.DEAD_LATENTS, "selections, positive activations, dead ids, dead count", 3L * n + 1, 4);
         if (operandBytes != 4) {
             p.add(Category.PARAMETERS, "wEncT operand copy", nd, operandBytes);
         }
@@ -180,9 +190,11 @@ public final class TopKDeviceModel {
 
     /**
      * Uploads the weights, Adam moments (parameter order wEncT, bEnc, wDec, bDec; null: zeros), Adam step count and
-     * dead-latent counters (null: zeros), then computes the dead list they imply.
+     * dead-latent counters (rows since selected, rows since positive; null: zeros), then computes the dead list they
+     * imply.
      */
-    public void load(SparseAutoencoder sae, float[][] adamM, float[][] adamV, long adamStepCount, long[] sinceSelected) {
+    public void load(SparseAutoencoder sae, float[][] adamM, float[][] adamV, long adamStepCount, long[] sinceSelected,
+                     long[] sincePositiveRows) {
         int n = s.numLatents();
         int d = s.dIn();
         if (sae.dIn() != d || sae.numLatents() != n) {
@@ -217,6 +229,14 @@ public final class TopKDeviceModel {
             }
             dev.upload(sinceSelected, since);
         }
+        if (sincePositiveRows == null) {
+            dev.zero(sincePositive);
+        } else {
+            if (sincePositiveRows.length != n) {
+                throw new IllegalArgumentException("revival counters for " + sincePositiveRows.length + " latents, expected " + n);
+            }
+            dev.upload(sincePositiveRows, sincePositive);
+        }
         dev.zero(selected);
         dev.zero(firstBad);
         dev.deadUpdate(since, selected, n, 0, s.deadAfter(), deadIds, numDeadDev);
@@ -227,9 +247,10 @@ public final class TopKDeviceModel {
 
     /**
      * Downloads the weights into {@code sae} (same shape), the Adam moments into {@code adamM/adamV} (parameter order,
-     * host lengths) and the dead-latent counters into {@code sinceSelected}; any of the last three may be null.
+     * host lengths) and the dead-latent counters into {@code sinceSelected} and {@code sincePositiveRows}; any of the
+     * last four may be null.
      */
-    public void store(SparseAutoencoder sae, float[][] adamM, float[][] adamV, long[] sinceSelected) {
+    public void store(SparseAutoencoder sae, float[][] adamM, float[][] adamV, long[] sinceSelected, long[] sincePositiveRows) {
         int n = s.numLatents();
         int d = s.dIn();
         dev.downloadRows(wEnc, n, d, ld, sae.wEncT().data());
@@ -246,6 +267,9 @@ public final class TopKDeviceModel {
         }
         if (sinceSelected != null) {
             dev.download(since, sinceSelected);
+        }
+        if (sincePositiveRows != null) {
+            dev.download(sincePositive, sincePositiveRows);
         }
     }
 
@@ -264,6 +288,15 @@ public final class TopKDeviceModel {
      * k active latents per row, learning rate lr; {@code step} (0-based) marks a non-finite loss.
      */
     public void step(DeviceArray x, DeviceArray totalVar, int k, float lr, long step) {
+        step(x, totalVar, k, lr, step, 0);
+    }
+
+    /**
+     * As {@link #step(DeviceArray, DeviceArray, int, float, long)}, then raises the encoder bias of the latents not
+     * positive for more than {@code Shape.reviveAfter} rows by {@code reviveRate} times the step's mean positive
+     * activation (see {@link TrainDevice#reviveBias}).
+     */
+    public void step(DeviceArray x, DeviceArray totalVar, int k, float lr, long step, double reviveRate) {
         if (k < 1 || k > s.kMax()) {
             throw new IllegalArgumentException("k " + k + " outside [1, " + s.kMax() + "] of this device model");
         }
@@ -325,7 +358,8 @@ public final class TopKDeviceModel {
         dev.subtractRowCombination(gBEnc, wEnc, n, ld, gBDec);
         dev.zero(positive);
         dev.zero(selected);
-        dev.codeStats(idx, val, nnz, positive, selected);
+        dev.zero(fired);
+        dev.codeStats(idx, val, nnz, positive, fired, selected);
         dev.checkFinite(sse, sseAux, step, firstBad);
         if (profile) {
             clock.mark(3);
@@ -340,6 +374,7 @@ public final class TopKDeviceModel {
             clock.mark(4);
         }
         dev.deadUpdate(since, selected, n, b, s.deadAfter(), deadIds, numDeadDev);
+        dev.reviveBias(bEnc, sincePositive, fired, n, b, s.reviveAfter(), val, nnz, Math.max(0, reviveRate));
         numDeadReadback.request(numDeadDev);
         readbackPending = true;
         profiled = profile;

@@ -144,10 +144,10 @@ public interface TrainDevice extends AutoCloseable {
     void subtractRowCombination(DeviceArray coef, DeviceArray w, int n, int ld, DeviceArray out);
 
     /**
-     * Over nnz entries: {@code positive[0] += #(val > 0)} (longs) and {@code selected[j] += #(entries of latent j)}
-     * (ints).
+     * Over nnz entries: {@code positive[0] += #(val > 0)} (longs), {@code fired[j] += #(entries of latent j with val > 0)}
+     * and {@code selected[j] += #(entries of latent j)} (ints).
      */
-    void codeStats(DeviceArray idx, DeviceArray val, int nnz, DeviceArray positive, DeviceArray selected);
+    void codeStats(DeviceArray idx, DeviceArray val, int nnz, DeviceArray positive, DeviceArray fired, DeviceArray selected);
 
     // ---- optimiser and bookkeeping
 
@@ -164,6 +164,18 @@ public interface TrainDevice extends AutoCloseable {
      */
     void deadUpdate(DeviceArray since, DeviceArray selected, int n, long rows, long deadAfter, DeviceArray deadIds,
                     DeviceArray numDead);
+
+    /**
+     * Revival: first the counters {@code sincePositive[j] = fired[j] > 0 ? 0 : sincePositive[j] + rows} (longs), then
+     * {@code bEnc[j] = min(cap, bEnc[j] + rate · mean)} for every latent with {@code sincePositive[j] > after} and
+     * {@code bEnc[j] < cap}, where mean is the mean of the positive entries of {@code val[0..nnz)} (summed in double) and
+     * {@code cap = REVIVE_CAP · mean} (floats; no bias changes when none is positive, rate is 0 or after is 0).
+     */
+    /** The cap of {@link #reviveBias} as a multiple of the mean positive activation (the CPU trainer's value). */
+    double REVIVE_CAP = 0.1;
+
+    void reviveBias(DeviceArray bEnc, DeviceArray sincePositive, DeviceArray fired, int n, long rows, long after, DeviceArray val,
+                    int nnz, double rate);
 
     /**
      * When {@code sse[0]} or {@code sseAux[0]} is not finite and {@code firstBad[0] == 0}: {@code firstBad[0] = step + 1}

@@ -118,6 +118,7 @@ class TrainDeviceParityTest extends Fp32CudaTest {
             float[][] masked = new float[2][];
             long[] positive = new long[2];
             int[][] selected = new int[2][];
+            int[][] fired = new int[2][];
             TrainDevice[] devs = {g, h};
             for (int i = 0; i < 2; i++) {
                 TrainDevice dev = devs[i];
@@ -134,17 +135,69 @@ class TrainDeviceParityTest extends Fp32CudaTest {
                 masked[i] = download(dev, d, 1, ROWS * 4);
                 DeviceArray pos = dev.longs(1, "positive");
                 DeviceArray sel = dev.ints(50, "selected");
+                DeviceArray fire = dev.ints(50, "fired");
                 dev.zero(pos);
                 dev.zero(sel);
-                dev.codeStats(ints(dev, idx), v, ROWS * 4, pos, sel);
+                dev.zero(fire);
+                dev.codeStats(ints(dev, idx), v, ROWS * 4, pos, fire, sel);
                 positive[i] = dev.readLong(pos);
                 selected[i] = downloadInts(dev, sel, 50);
+                fired[i] = downloadInts(dev, fire, 50);
             }
             CudaTestSupport.assertRelError(sums[0], sums[1], D, 1e-6, "column sums");
             CudaTestSupport.assertRelError(combined[0], combined[1], D, 1e-6, "bDec term of the encoder input");
             assertArrayEquals(masked[1], masked[0], "ReLU mask of code gradients");
             assertEquals(positive[1], positive[0], "positive codes");
             assertArrayEquals(selected[1], selected[0], "selections per latent");
+            assertArrayEquals(fired[1], fired[0], "positive activations per latent");
+            assertTrue(java.util.Arrays.stream(fired[0]).sum() < java.util.Arrays.stream(selected[0]).sum(), "some selections are not positive");
+        }
+    }
+
+    @Test
+    void revivalCountersAndBiasStepsMatchTheHost() {
+        for (int n : new int[] {1, 1000, 1025, 5000}) {
+            try (CudaTrainDevice g = gpu(); HostTrainDevice h = new HostTrainDevice(ref)) {
+                long launches = kernels.context().launches();
+                SplittableRandom rnd = new SplittableRandom(n + 7);
+                long[] since = new long[n];
+                int[] fire = new int[n];
+                for (int j = 0; j < n; j++) {
+                    since[j] = rnd.nextInt(3000);
+                    fire[j] = rnd.nextInt(4) == 0 ? 1 + rnd.nextInt(3) : 0;
+                }
+                int nnz = 4097;
+                float[] val = CudaTestSupport.random(nnz, n, 1f);
+                float[] bias = CudaTestSupport.random(n, n + 1, 1f);
+                long[][] after = new long[2][n];
+                float[][] biases = new float[2][];
+                TrainDevice[] devs = {g, h};
+                for (int i = 0; i < 2; i++) {
+                    TrainDevice dev = devs[i];
+                    DeviceArray s = dev.longs(n, "since positive");
+                    dev.upload(since, s);
+                    DeviceArray b = floats(dev, bias, 1, n);
+                    dev.reviveBias(b, s, ints(dev, fire), n, 700, 2000, floats(dev, val, 1, nnz), nnz, 0.02);
+                    dev.download(s, after[i]);
+                    biases[i] = download(dev, b, 1, n);
+                }
+                assertArrayEquals(after[1], after[0], "counters, n=" + n);
+                CudaTestSupport.assertRelError(biases[0], biases[1], n, 1e-6, "revived biases, n=" + n);
+                double mean = 0;
+                int positive = 0;
+                for (float v : val) {
+                    if (v > 0f) {
+                        mean += v;
+                        positive++;
+                    }
+                }
+                float cap = (float) (TrainDevice.REVIVE_CAP * mean / positive);
+                long raised = java.util.stream.IntStream.range(0, n).filter(j -> biases[1][j] != bias[j]).count();
+                assertEquals(java.util.stream.IntStream.range(0, n).filter(j -> after[1][j] > 2000 && bias[j] < cap).count(), raised,
+                        "the latents past the window and below the cap moved");
+                assertTrue(n < 10 || raised > 0, "some latents were revived, n=" + n);
+                CudaTestSupport.assertRanOnGpu(kernels, launches, "revival");
+            }
         }
     }
 
@@ -232,7 +285,7 @@ class TrainDeviceParityTest extends Fp32CudaTest {
             for (int i = 0; i < 2; i++) {
                 models[i] = new TopKDeviceModel(devs[i], shape);
                 devs[i].reserveScratch(b, n, devs[i].ld(d), 6, 20);
-                models[i].load(randomSae(d, n, 5, 11), null, null, 0, null);
+                models[i].load(randomSae(d, n, 5, 11), null, null, 0, null, null);
                 xs[i] = devs[i].floats((long) b * devs[i].ld(d), "batch");
                 tvs[i] = devs[i].doubles(1, "tv");
             }
@@ -267,7 +320,7 @@ class TrainDeviceParityTest extends Fp32CudaTest {
                     m[p] = new float[sizes[p]];
                     v[p] = new float[sizes[p]];
                 }
-                models[i].store(out[i], m, v, new long[n]);
+                models[i].store(out[i], m, v, new long[n], new long[n]);
                 mom[i] = m;
                 assertEquals(-1, models[i].firstNonFiniteStep());
             }
@@ -297,10 +350,12 @@ class TrainDeviceParityTest extends Fp32CudaTest {
                 v[p] = CudaTestSupport.random(sizes[p], 30 + p, 1f);
             }
             long[] since = new long[n];
+            long[] sincePositive = new long[n];
             for (int j = 0; j < n; j++) {
                 since[j] = 7L * j;
+                sincePositive[j] = 11L * j + 3;
             }
-            model.load(sae, m, v, 17, since);
+            model.load(sae, m, v, 17, since, sincePositive);
             assertEquals(17, model.adamSteps());
             assertEquals((int) java.util.stream.LongStream.of(since).filter(s -> s > 100).count(), model.numDead(), "dead list from counters");
             SparseAutoencoder back = randomSae(d, n, 4, 6);
@@ -311,13 +366,15 @@ class TrainDeviceParityTest extends Fp32CudaTest {
                 v2[p] = new float[sizes[p]];
             }
             long[] since2 = new long[n];
-            model.store(back, m2, v2, since2);
+            long[] sincePositive2 = new long[n];
+            model.store(back, m2, v2, since2, sincePositive2);
             assertTrue(sae.sameWeights(back), "weights round trip");
             for (int p = 0; p < 4; p++) {
                 assertArrayEquals(m[p], m2[p], "Adam m" + p);
                 assertArrayEquals(v[p], v2[p], "Adam v" + p);
             }
             assertArrayEquals(since, since2, "dead-latent counters");
+            assertArrayEquals(sincePositive, sincePositive2, "revival counters");
         }
     }
 }

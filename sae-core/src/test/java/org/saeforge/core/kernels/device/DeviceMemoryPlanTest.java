@@ -26,13 +26,13 @@ class DeviceMemoryPlanTest {
         assertEquals(671_354_880L, c.get(Category.PARAMETERS));
         assertEquals(537_137_152L, c.get(Category.GRADIENTS));
         assertEquals(1_074_274_304L, c.get(Category.ADAM));
-        assertEquals(1_048_580L, c.get(Category.DEAD_LATENTS));
+        assertEquals(1_835_012L, c.get(Category.DEAD_LATENTS));
         // bf16 encoder input 16 MiB, codes 3 MiB, reconstruction and its gradient 64 MiB
         assertEquals(87_031_840L, c.get(Category.STEP));
         // AuxK codes 48 MiB, its reconstruction and gradient 64 MiB, dead encoder rows in bf16 128 MiB
         assertEquals(251_920_384L, c.get(Category.AUXK));
-        assertEquals(2_622_767_140L, p.total());
-        assertEquals("2.44 GiB (parameters 640 MiB, Adam state 1.00 GiB, gradients 512 MiB, dead-latent state 1.00 MiB, step scratch 83.0 MiB,"
+        assertEquals(2_623_553_572L, p.total());
+        assertEquals("2.44 GiB (parameters 640 MiB, Adam state 1.00 GiB, gradients 512 MiB, dead-latent state 1.75 MiB, step scratch 83.0 MiB,"
                 + " AuxK workspace 240 MiB)", p.summary());
         DeviceMemoryPlan noAux = TopKDeviceModel.plan(new TopKDeviceModel.Shape(1024, 65536, 8192, 32, 512, 0, 1_000_000), 1024, 2);
         assertFalse(noAux.byCategory().containsKey(Category.AUXK), "no AuxK workspace without AuxK");

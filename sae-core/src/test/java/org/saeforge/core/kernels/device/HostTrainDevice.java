@@ -444,11 +444,14 @@ public final class HostTrainDevice implements TrainDevice {
     }
 
     @Override
-    public void codeStats(DeviceArray idx, DeviceArray val, int nnz, DeviceArray positive, DeviceArray selected) {
+    public void codeStats(DeviceArray idx, DeviceArray val, int nnz, DeviceArray positive, DeviceArray fired, DeviceArray selected) {
         long pos = 0;
         for (int p = 0; p < nnz; p++) {
             if (a(val).f[p] > 0f) {
                 pos++;
+                if (fired != null) {
+                    a(fired).i[a(idx).i[p]]++;
+                }
             }
             a(selected).i[a(idx).i[p]]++;
         }
@@ -483,6 +486,39 @@ public final class HostTrainDevice implements TrainDevice {
             }
         }
         a(numDead).i[0] = dead;
+    }
+
+    @Override
+    public void reviveBias(DeviceArray bEnc, DeviceArray sincePositive, DeviceArray fired, int n, long rows, long after, DeviceArray val,
+                           int nnz, double rate) {
+        long[] since = a(sincePositive).l;
+        for (int j = 0; j < n; j++) {
+            since[j] = a(fired).i[j] > 0 ? 0 : since[j] + rows;
+        }
+        if (after <= 0) {
+            return;
+        }
+        double sum = 0;
+        long positive = 0;
+        for (int p = 0; p < nnz; p++) {
+            float v = a(val).f[p];
+            if (v > 0f) {
+                sum += v;
+                positive++;
+            }
+        }
+        if (positive == 0 || rate <= 0) {
+            return;
+        }
+        double mean = sum / positive;
+        float step = (float) (rate * mean);
+        float cap = (float) (REVIVE_CAP * mean);
+        float[] b = a(bEnc).f;
+        for (int j = 0; j < n; j++) {
+            if (since[j] > after && b[j] < cap) {
+                b[j] = Math.min(cap, b[j] + step);
+            }
+        }
     }
 
     @Override
