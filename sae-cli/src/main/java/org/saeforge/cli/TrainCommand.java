@@ -100,8 +100,8 @@ final class TrainCommand implements Callable<Integer> {
     Path truth;
 
     @Option(names = "--lr", paramLabel = "LR", split = ",",
-            description = "Adam learning rate; a comma list sweeps (default: 2e-4 / sqrt(num-latents / 16384) x min(16, sqrt(20000 / steps)), "
-                    + "x2 for jumprelu; see docs/training.md).")
+            description = "Adam learning rate; a comma list sweeps (default: 2e-4 / sqrt(num-latents / 16384) x min(16, max(1, m x sqrt(20000 / steps))), "
+                    + "m = 1.5 for topk and 1 for the others, x2 for jumprelu; see docs/training.md).")
     List<String> lr;
 
     @Option(names = "--warmup-steps", paramLabel = "N", description = "Linear warm-up steps (default min(1000, 5%% of steps)).")

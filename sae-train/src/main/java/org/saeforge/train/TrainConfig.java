@@ -246,17 +246,23 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
 
     /**
      * The default learning rate: sparsify's {@code 2e-4 / sqrt(numLatents / 2^14)}, raised for short runs by
-     * {@code sqrt(20000 / steps)} (at most 16x, never below sparsify's), doubled for JumpReLU. Measured on synthetic data
-     * (benchmarks/results/defaults-sweep-*.json, architectures-*.json; 4096 latents): the best rate of a sweep was 4e-3 at
-     * 244 and 732 steps and 2e-3 at 2441 steps, where this rule gives 3.6e-3, 2.1e-3 and 1.1e-3, each within 5% of the
-     * best held-out FVU; sparsify's value suits runs of tens of thousands of steps; JumpReLU (on normalized rows, with
-     * thresholds to learn) did best at about twice the TopK rate.
+     * {@code m · sqrt(20000 / steps)} (at most 16x, never below sparsify's) with m = 1.5 for TopK and 1 for the others,
+     * doubled for JumpReLU. Measured on synthetic data (benchmarks/results/defaults-sweep-*.json, architectures-*.json;
+     * 4096 latents): without revival the best rate of a sweep was 4e-3 at 244 and 732 steps and 2e-3 at 2441 steps; with
+     * TopK's revival (which keeps latents firing at higher rates) the best rates rose (8e-3 at 244 steps, 4e-3 at 732),
+     * hence TopK's 1.5 (5.4e-3, 3.1e-3 and 1.7e-3 at those budgets); sparsify's value suits runs of tens of thousands of
+     * steps; JumpReLU (on normalized rows, with thresholds to learn) did best at about twice the TopK rate of the first
+     * measurement.
      */
     public static double autoLr(Architecture architecture, int numLatents, long steps) {
         double base = 2e-4 / Math.sqrt(numLatents / 16384.0);
-        double boost = Math.min(16, Math.max(1, Math.sqrt(20_000.0 / Math.max(1, steps))));
+        double m = architecture == Architecture.TOPK ? TOPK_LR_BOOST : 1;
+        double boost = Math.min(16, Math.max(1, m * Math.sqrt(20_000.0 / Math.max(1, steps))));
         return base * boost * (architecture == Architecture.JUMPRELU ? 2 : 1);
     }
+
+    /** TopK's extra factor on the short-run boost of {@link #autoLr}: its revival makes higher rates pay. */
+    public static final double TOPK_LR_BOOST = 1.5;
 
     public int effectiveWarmupSteps() {
         return warmupSteps >= 0 ? warmupSteps : (int) Math.min(1000, steps() / 20);

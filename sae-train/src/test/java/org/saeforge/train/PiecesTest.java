@@ -51,9 +51,11 @@ class PiecesTest {
     void defaultsScaleWithTheBudget() {
         // sparsify's rate for long runs, up to 16x higher for short ones
         assertEquals(4e-4, TrainConfig.autoLr(Architecture.TOPK, 4096, 244_140), 1e-12, "1B rows");
-        assertEquals(4e-4 * Math.sqrt(20_000.0 / 732), TrainConfig.defaults(4096, 16).withTokens(3_000_000).effectiveLr(), 1e-12);
+        assertEquals(4e-4 * 1.5 * Math.sqrt(20_000.0 / 732), TrainConfig.defaults(4096, 16).withTokens(3_000_000).effectiveLr(), 1e-12);
+        assertEquals(4e-4 * Math.sqrt(20_000.0 / 732), TrainConfig.autoLr(Architecture.BATCH_TOPK, 4096, 732), 1e-12, "1.5 is TopK's");
+        assertEquals(4e-4, TrainConfig.autoLr(Architecture.TOPK, 4096, 45_000), 1e-12, "sparsify's rate from 45,000 steps on");
         assertEquals(4e-4 * 16, TrainConfig.autoLr(Architecture.TOPK, 4096, 10), 1e-12);
-        assertEquals(2 * TrainConfig.autoLr(Architecture.TOPK, 4096, 732), TrainConfig.autoLr(Architecture.JUMPRELU, 4096, 732), 1e-15);
+        assertEquals(2 * TrainConfig.autoLr(Architecture.RELU, 4096, 732), TrainConfig.autoLr(Architecture.JUMPRELU, 4096, 732), 1e-15);
         assertEquals(100_000, TrainConfig.defaults(4096, 16).withTokens(1_000_000).effectiveDeadAfter(), 4096);
         assertEquals(10_000_000, TrainConfig.defaults(4096, 16).withTokens(1_000_000_000).effectiveDeadAfter());
         assertEquals(7, TrainConfig.defaults(4096, 16).withDeadAfter(7).effectiveDeadAfter());
