@@ -221,28 +221,26 @@ public final class TopKDeviceModel {
             }
         }
         adamSteps = adamStepCount;
-        if (sinceSelected == null) {
-            dev.zero(since);
-        } else {
-            if (sinceSelected.length != n) {
-                throw new IllegalArgumentException("dead-latent counters for " + sinceSelected.length + " latents, expected " + n);
-            }
-            dev.upload(sinceSelected, since);
-        }
-        if (sincePositiveRows == null) {
-            dev.zero(sincePositive);
-        } else {
-            if (sincePositiveRows.length != n) {
-                throw new IllegalArgumentException("revival counters for " + sincePositiveRows.length + " latents, expected " + n);
-            }
-            dev.upload(sincePositiveRows, sincePositive);
-        }
+        loadCounters(sinceSelected, since, "dead-latent");
+        loadCounters(sincePositiveRows, sincePositive, "revival");
         dev.zero(selected);
         dev.zero(firstBad);
         dev.deadUpdate(since, selected, n, 0, s.deadAfter(), deadIds, numDeadDev);
         numDeadReadback.request(numDeadDev);
         readbackPending = true;
         dev.synchronize();
+    }
+
+    /** Uploads per-latent row counters (null: zeros). */
+    private void loadCounters(long[] host, DeviceArray dst, String what) {
+        if (host == null) {
+            dev.zero(dst);
+            return;
+        }
+        if (host.length != s.numLatents()) {
+            throw new IllegalArgumentException(what + " counters for " + host.length + " latents, expected " + s.numLatents());
+        }
+        dev.upload(host, dst);
     }
 
     /**
