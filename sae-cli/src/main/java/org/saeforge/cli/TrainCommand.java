@@ -128,8 +128,8 @@ final class TrainCommand implements Callable<Integer> {
     Long deadAfter;
 
     @Option(names = "--revive-after", paramLabel = "ROWS", converter = Counts.class,
-            description = "topk: raise the encoder bias of a latent not selected for more than this many rows until it is selected again; "
-                    + "0 turns it off (default: 16 x num-latents / k).")
+            description = "topk: raise the encoder bias of a latent without a positive activation for more than this many rows until it "
+                    + "fires again (capped at 0.1 x the mean activation); 0 turns it off (default: 16 x num-latents / k).")
     Long reviveAfter;
 
     @Option(names = "--revive-rate", paramLabel = "R", defaultValue = "0.02",
