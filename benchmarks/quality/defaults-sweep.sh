@@ -100,7 +100,8 @@ for T in budgets:
                    "test_fvu": test["fvu"], "test_l0": test["l0"], "test_dead_fraction": test["dead_fraction"],
                    "recovered_fraction": test["recovered_fraction"], "mmcs": test["mmcs"],
                    "train_rows_per_sec": train["rows_per_sec"]}
-  sweep = {k: v for k, v in runs.items() if k.startswith("lr")}
+  # every fixed-rate run counts as a point of the sweep, sparsify's auto rate included
+  sweep = {k: v for k, v in runs.items() if k.startswith("lr") or k == "sparsify"}
   best = min(sweep.items(), key=lambda kv: kv[1]["test_fvu"]) if sweep else None
   d = runs.get("defaults")
   s = runs.get("sparsify")
