@@ -1,15 +1,14 @@
 package org.saeforge.train;
 
 import java.util.Arrays;
-import org.saeforge.core.kernels.device.TrainDevice;
 import org.saeforge.core.tensor.SparseCodes;
 
 /**
  * Rows since each latent last fired. For TopK a selection counts even when its value is 0 (as in sparsify); for the
  * other architectures only a positive activation does. A latent is dead once that count exceeds {@code deadAfter};
  * dead latents feed the AuxK loss. A second count, rows since the latent last had a positive activation, drives
- * revival ({@link #revive}): a TopK latent can keep being selected at 0 (when fewer than k pre-activations of a row are
- * positive) and then never fires nor learns.
+ * revival ({@link org.saeforge.core.kernels.Revival}): a TopK latent can keep being selected at 0 (when fewer than k
+ * pre-activations of a row are positive) and then never fires nor learns.
  */
 public final class DeadLatentTracker {
     private final long[] sinceSelected;
@@ -56,40 +55,6 @@ public final class DeadLatentTracker {
                 deadIds[numDead++] = j;
             }
         }
-    }
-
-    /**
-     * Revival: raises the encoder bias of every latent whose counter ({@code since}: rows since it was last positive)
-     * exceeds {@code after} by {@code rate} times the mean positive activation of {@code codes} (the batch just trained
-     * on), up to {@link TrainDevice#REVIVE_CAP} (0.1) times that mean (a bias already above it stays), so that it fires again and the
-     * reconstruction loss, not only AuxK, trains it. The cap stops a race in which the encoder row learns to cancel an
-     * ever larger bias (measured: without it, biases reached 12 in a 10M-row run and more latents fell silent). Nothing
-     * changes when no activation is positive.
-     *
-     * @return the bias step applied (0 when none)
-     */
-    public static float revive(float[] bEnc, long[] since, long after, SparseCodes codes, double rate) {
-        float[] val = codes.values();
-        double sum = 0;
-        long positive = 0;
-        for (int p = 0, end = codes.nnz(); p < end; p++) {
-            if (val[p] > 0f) {
-                sum += val[p];
-                positive++;
-            }
-        }
-        if (positive == 0 || rate <= 0) {
-            return 0f;
-        }
-        double mean = sum / positive;
-        float step = (float) (rate * mean);
-        float cap = (float) (TrainDevice.REVIVE_CAP * mean);
-        for (int j = 0; j < since.length; j++) {
-            if (since[j] > after && bEnc[j] < cap) {
-                bEnc[j] = Math.min(cap, bEnc[j] + step);
-            }
-        }
-        return step;
     }
 
     /** Ascending ids of dead latents; the first {@link #numDead()} entries are valid. */

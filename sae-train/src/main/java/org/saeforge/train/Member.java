@@ -3,10 +3,12 @@ package org.saeforge.train;
 import java.util.Map;
 import org.saeforge.core.SaeException;
 import org.saeforge.core.kernels.Kernels;
+import org.saeforge.core.kernels.Revival;
 import org.saeforge.core.model.Architecture;
 import org.saeforge.core.model.SaeConfig;
 import org.saeforge.core.model.SparseAutoencoder;
 import org.saeforge.core.tensor.FloatMatrix;
+import org.saeforge.core.tensor.SparseCodes;
 
 /**
  * One SAE being trained: its weights, objective, optimiser, dead-latent counters and schedules. A sweep holds several
@@ -114,7 +116,9 @@ final class Member {
         dead.update(objective.codes(), config.batchSize(), objective.zeroSelectionsFire());
         long reviveAfter = config.effectiveReviveAfter();
         if (reviveAfter > 0) {
-            DeadLatentTracker.revive(sae.bEnc(), dead.sincePositive(), reviveAfter, objective.codes(), config.reviveRateAt(schedule, step));
+            SparseCodes codes = objective.codes();
+            Revival.apply(sae.bEnc(), dead.sincePositive(), config.numLatents(), reviveAfter, codes.values(), codes.nnz(),
+                    config.reviveRateAt(schedule, step));
         }
         last = stats;
         lastLr = lr;

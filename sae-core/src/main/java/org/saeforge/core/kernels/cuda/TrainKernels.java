@@ -3,7 +3,7 @@ package org.saeforge.core.kernels.cuda;
 import static org.saeforge.core.kernels.cuda.LaunchMath.ROW_THREADS;
 
 import org.saeforge.core.kernels.cuda.CudaContext.KernelFunction;
-import org.saeforge.core.kernels.device.TrainDevice;
+import org.saeforge.core.kernels.Revival;
 
 /**
  * The kernels of {@code train.cu}, and the reductions of {@code metrics.cu} with their results left on the device: what
@@ -180,7 +180,7 @@ public final class TrainKernels {
         }
         ctx.launch(fn("revive_bias"), 1, 1, LaunchMath.DEAD_UPDATE_THREADS, 0,
                 KernelArgs.of().ptr(bEnc).ptr(sincePositive).ptr(fired).i(n).l(rows).l(after).ptr(val).i(nnz).d(rate)
-                        .d(TrainDevice.REVIVE_CAP));
+                        .d(Revival.CAP));
     }
 
     /** {@code firstBad[0] = step + 1} when {@code sse[0]} or {@code sseAux[0]} is not finite and firstBad[0] is 0. */

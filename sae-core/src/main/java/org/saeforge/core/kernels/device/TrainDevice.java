@@ -169,11 +169,8 @@ public interface TrainDevice extends AutoCloseable {
      * Revival: first the counters {@code sincePositive[j] = fired[j] > 0 ? 0 : sincePositive[j] + rows} (longs), then
      * {@code bEnc[j] = min(cap, bEnc[j] + rate · mean)} for every latent with {@code sincePositive[j] > after} and
      * {@code bEnc[j] < cap}, where mean is the mean of the positive entries of {@code val[0..nnz)} (summed in double) and
-     * {@code cap = REVIVE_CAP · mean} (floats; no bias changes when none is positive, rate is 0 or after is 0).
+     * {@code cap = Revival.CAP · mean} (as {@link org.saeforge.core.kernels.Revival}) (floats; no bias changes when none is positive, rate is 0 or after is 0).
      */
-    /** The cap of {@link #reviveBias} as a multiple of the mean positive activation (the CPU trainer's value). */
-    double REVIVE_CAP = 0.1;
-
     void reviveBias(DeviceArray bEnc, DeviceArray sincePositive, DeviceArray fired, int n, long rows, long after, DeviceArray val,
                     int nnz, double rate);
 

@@ -9,6 +9,7 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.saeforge.core.kernels.device.DeviceArray;
 import org.saeforge.core.kernels.device.DeviceMemoryPlan;
+import org.saeforge.core.kernels.Revival;
 import org.saeforge.core.kernels.device.HostTrainDevice;
 import org.saeforge.core.kernels.device.TopKDeviceModel;
 import org.saeforge.core.kernels.device.TrainDevice;
@@ -191,7 +192,7 @@ class TrainDeviceParityTest extends Fp32CudaTest {
                         positive++;
                     }
                 }
-                float cap = (float) (TrainDevice.REVIVE_CAP * mean / positive);
+                float cap = (float) (Revival.CAP * mean / positive);
                 long raised = java.util.stream.IntStream.range(0, n).filter(j -> biases[1][j] != bias[j]).count();
                 assertEquals(java.util.stream.IntStream.range(0, n).filter(j -> after[1][j] > 2000 && bias[j] < cap).count(), raised,
                         "the latents past the window and below the cap moved");

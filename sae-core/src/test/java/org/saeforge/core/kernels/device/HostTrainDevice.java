@@ -4,6 +4,7 @@ import java.util.Arrays;
 import java.util.Map;
 import org.saeforge.core.kernels.AdamStep;
 import org.saeforge.core.kernels.Kernels;
+import org.saeforge.core.kernels.Revival;
 import org.saeforge.core.model.Architecture;
 import org.saeforge.core.model.SaeConfig;
 import org.saeforge.core.model.SparseAutoencoder;
@@ -495,29 +496,8 @@ public final class HostTrainDevice implements TrainDevice {
         for (int j = 0; j < n; j++) {
             since[j] = a(fired).i[j] > 0 ? 0 : since[j] + rows;
         }
-        if (after <= 0) {
-            return;
-        }
-        double sum = 0;
-        long positive = 0;
-        for (int p = 0; p < nnz; p++) {
-            float v = a(val).f[p];
-            if (v > 0f) {
-                sum += v;
-                positive++;
-            }
-        }
-        if (positive == 0 || rate <= 0) {
-            return;
-        }
-        double mean = sum / positive;
-        float step = (float) (rate * mean);
-        float cap = (float) (REVIVE_CAP * mean);
-        float[] b = a(bEnc).f;
-        for (int j = 0; j < n; j++) {
-            if (since[j] > after && b[j] < cap) {
-                b[j] = Math.min(cap, b[j] + step);
-            }
+        if (after > 0) {
+            Revival.apply(a(bEnc).f, since, n, after, a(val).f, nnz, rate);
         }
     }
 
