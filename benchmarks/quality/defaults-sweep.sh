@@ -6,7 +6,7 @@
 #
 # Settings (environment): D=256 NTRUE=2048 AVG=12 ROWS=200000 TEST_ROWS=10000 LATENTS=4096 K=16 BATCH=4096
 # BUDGETS="1000000 3000000" LRS_1000000="..." (grid per budget) THREADS=2 SEED=0 WORK=/tmp/saeforge-defaults
-# ONLY=defaults re-runs just the default runs, ONLY=extra just the EXTRA runs, ONLY=report only writes the JSON (all
+# OUT=path sets the result file. ONLY=defaults re-runs just the default runs, ONLY=extra just the EXTRA runs, ONLY=report only writes the JSON (all
 # keep the other results in WORK).
 # EXTRA_<budget>="label:args;label:args" adds runs with other settings, e.g. EXTRA_1000000="dead10k:--dead-after 10k".
 set -euo pipefail
@@ -73,7 +73,7 @@ for T in $BUDGETS; do
   fi
 done
 
-out="$root/benchmarks/results/defaults-sweep-$(date +%F).json"
+out=${OUT:-"$root/benchmarks/results/defaults-sweep-$(date +%F).json"}
 $py - "$out" "$BUDGETS" <<PY
 import json, sys, glob, os
 cpu = [l.split(':',1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')][0]
