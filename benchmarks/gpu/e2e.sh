@@ -58,7 +58,8 @@ step() {
   return $rc
 }
 
-common=(--num-latents "$n" --k "$k" --batch-size "$batch" --seed 0 --checkpoint-every 0)
+# --k-start 0: a fixed k, as the peer trains (the default anneals k down from 2k over 80% of the run)
+common=(--num-latents "$n" --k "$k" --k-start 0 --batch-size "$batch" --seed 0 --checkpoint-every 0)
 
 if [ ! -f "$work/shards/shards.json" ]; then
   step "synthetic data ($rows x $d, float16 values)" 90 env PYTHONUNBUFFERED=1 "$python" benchmarks/gpu/make_data.py \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Learning-rate sweep vs the defaults: for each budget, trains TopK SAEs at every learning rate of a grid (SAEForge's
 # other defaults, revival included), one with sparsify's auto learning rate, 10M-row dead window and no revival (the
-# PyTorch peer's algorithm; the foundation's old defaults), and one with SAEForge's defaults (no --lr, no --dead-after); evaluates each export with `sae eval` on the same unseen test rows; writes
+# PyTorch peer's algorithm: no revival, no k annealing; the foundation's old defaults), and one with SAEForge's defaults (no --lr, no --dead-after); evaluates each export with `sae eval` on the same unseen test rows; writes
 # benchmarks/results/defaults-sweep-<date>.json. Data from ../shared/peers/make_synthetic.py.
 #
 # Settings (environment): D=256 NTRUE=2048 AVG=12 ROWS=200000 TEST_ROWS=10000 LATENTS=4096 K=16 BATCH=4096
@@ -66,7 +66,7 @@ for T in $BUDGETS; do
     for lr in $grid; do
       run "t$T-lr$lr" --tokens "$T" --lr "$lr"
     done
-    run "t$T-sparsify" --tokens "$T" --lr "$sparsify_lr" --dead-after 10M --revive-after 0
+    run "t$T-sparsify" --tokens "$T" --lr "$sparsify_lr" --dead-after 10M --revive-after 0 --k-start 0
   fi
   if [ -z "$ONLY" ] || [ "$ONLY" = defaults ]; then
     run "t$T-defaults" --tokens "$T"

@@ -36,8 +36,9 @@ public final class TrainThroughput {
         long tokens = Long.parseLong(args[4]);
         int threads = Integer.parseInt(args[5]);
         Device device = Device.fromCliName(args.length > 6 ? args[6] : "cpu");
-        TrainConfig config = TrainConfig.defaults(numLatents, k).withBatchSize(batch).withTokens(tokens)
-                .withDevice(device, threads).withEvalRows(10_000);
+        // a fixed k, as the peers train (the default anneals k down from 2k over most of the run)
+        TrainConfig config = TrainConfig.defaults(numLatents, k).toBuilder().kStart(0).build().withBatchSize(batch)
+                .withTokens(tokens).withDevice(device, threads).withEvalRows(10_000);
         TrainResult r;
         try (ActivationSource src = ActivationSources.open(data)) {
             r = new Trainer(config, null).train(src, null, null, null);

@@ -117,10 +117,11 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--lr-final", paramLabel = "F", defaultValue = "0", description = "Final learning rate as a fraction of the peak (default ${DEFAULT-VALUE}).")
     double lrFinal;
 
-    @Option(names = "--k-start", paramLabel = "K", description = "Anneal k linearly from this larger value down to --k (topk, batchtopk, matryoshka).")
+    @Option(names = "--k-start", paramLabel = "K",
+            description = "Anneal k linearly from this larger value down to --k (topk, batchtopk, matryoshka); 0 turns it off (default: 2 x k for topk, off for the others).")
     Integer kStart;
 
-    @Option(names = "--k-anneal", paramLabel = "F", defaultValue = "0.1", description = "Fraction of the run over which k anneals (default ${DEFAULT-VALUE}).")
+    @Option(names = "--k-anneal", paramLabel = "F", defaultValue = "0.8", description = "Fraction of the run over which k anneals (default ${DEFAULT-VALUE}).")
     double kAnneal;
 
     @Option(names = "--dead-after", paramLabel = "ROWS", converter = Counts.class,

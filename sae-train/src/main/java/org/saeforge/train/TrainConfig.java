@@ -30,8 +30,9 @@ import org.saeforge.core.model.Architecture;
  * @param lrSchedule     decay after warm-up: constant, linear (default) or cosine
  * @param lrDecayStart   fraction of the run at which the decay starts; -1 (default) means right after warm-up
  * @param lrFinal        learning rate at the end as a fraction of the peak (default 0)
- * @param kStart         k at step 0, annealed linearly down to k (TopK, BatchTopK, Matryoshka); 0 (default): no annealing
- * @param kAnneal        fraction of the run over which k anneals from kStart to k (default 0.1)
+ * @param kStart         k at step 0, annealed linearly down to k (TopK, BatchTopK, Matryoshka); 0: no annealing; -1
+ *                       (default) means {@link #autoKStart}
+ * @param kAnneal        fraction of the run over which k anneals from kStart to k (default {@link #DEFAULT_K_ANNEAL})
  * @param deadAfter      a latent not firing for this many rows is dead and feeds AuxK; -1 (default) means
  *                       {@link #autoDeadAfter}
  * @param reviveAfter    TopK: a latent not selected for more than this many rows gets its encoder bias raised every
@@ -76,6 +77,8 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
 
     public static final int DEFAULT_BATCH = 4096;
     public static final double DEFAULT_AUXK_COEF = 1.0 / 32;
+    /** The default fraction of the run over which k anneals down from its start value. */
+    public static final double DEFAULT_K_ANNEAL = 0.8;
     public static final double DEFAULT_REVIVE_RATE = 0.02;
     /** ReLU L1 coefficient (the PyTorch peer's and Anthropic's value in units where E‖x‖² = dIn). */
     public static final double DEFAULT_L1_COEF = 5;
@@ -112,7 +115,10 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
             }
             default -> throw new IllegalStateException("unhandled architecture " + architecture);
         }
-        if (kStart != 0 && (!architecture.usesK() && !architecture.batchSelection() || kStart < k || kStart > numLatents)) {
+        if (kStart < -1) {
+            throw new SaeException("--k-start must be >= 0 (0 turns annealing off), got " + kStart);
+        }
+        if (kStart > 0 && (!architecture.usesK() && !architecture.batchSelection() || kStart < k || kStart > numLatents)) {
             throw new SaeException("--k-start must be in [k=" + k + ", num-latents=" + numLatents + "] and needs a topk, batchtopk or "
                     + "matryoshka SAE, got " + kStart);
         }
@@ -321,21 +327,43 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         return Double.isNaN(l0Coef) ? 1.0 : l0Coef;
     }
 
-    /** k in force at a step: annealed linearly from kStart to k over the first kAnneal of the run. */
+    /** k at step 0: the given value (0 = no annealing, which is k) or {@link #autoKStart}. */
+    public int effectiveKStart() {
+        if (kStart > 0) {
+            return Math.max(k, kStart);
+        }
+        if (kStart == 0) {
+            return k;
+        }
+        return autoKStart(architecture, numLatents, k);
+    }
+
+    /**
+     * The default k at step 0: TopK starts at 2k (at most num_latents) and anneals down to k over the first
+     * {@link #DEFAULT_K_ANNEAL} of the run; the other architectures start at k. Measured on synthetic data (docs/training.md,
+     * benchmarks/results/defaults-sweep-*-2026-11-26.json): more rows train each latent while its niche forms, which
+     * cut the latents that never fire on unseen rows at every budget measured.
+     */
+    public static int autoKStart(Architecture architecture, int numLatents, int k) {
+        return architecture == Architecture.TOPK && k > 0 ? Math.min(numLatents, 2 * k) : k;
+    }
+
+    /** k in force at a step: annealed linearly from the effective k-start to k over the first kAnneal of the run. */
     public int kAt(long step) {
-        if (kStart <= k) {
+        int start = effectiveKStart();
+        if (start <= k) {
             return k;
         }
         long annealSteps = Math.round(kAnneal * steps());
         if (step >= annealSteps) {
             return k;
         }
-        return (int) Math.round(kStart + (double) (k - kStart) * step / annealSteps);
+        return (int) Math.round(start + (double) (k - start) * step / annealSteps);
     }
 
     /** The largest k of the run (buffers are sized for it). */
     public int maxK() {
-        return Math.max(k, kStart);
+        return Math.max(k, effectiveKStart());
     }
 
     /** Multiplier of the L1/L0 coefficient at a step: linear warm-up from 0 over sparsityWarmup of the run. */
@@ -422,6 +450,7 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         eff.put("warmup_steps", effectiveWarmupSteps());
         eff.put("dead_after", effectiveDeadAfter());
         eff.put("revive_after", effectiveReviveAfter());
+        eff.put("k_start", effectiveKStart());
         eff.put("steps", steps());
         ArrayNode ep = eff.putArray("prefixes");
         for (int p : effectivePrefixes()) {
@@ -562,8 +591,8 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         private LrSchedule.Shape lrSchedule = LrSchedule.Shape.LINEAR;
         private double lrDecayStart = -1;
         private double lrFinal;
-        private int kStart;
-        private double kAnneal = 0.1;
+        private int kStart = -1;
+        private double kAnneal = DEFAULT_K_ANNEAL;
         private long deadAfter = -1;
         private long reviveAfter = -1;
         private double reviveRate = DEFAULT_REVIVE_RATE;

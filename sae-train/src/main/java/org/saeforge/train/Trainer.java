@@ -469,7 +469,7 @@ public final class Trainer {
         o.put("sparsity_loss", s.sparsity());
         o.put("l0", s.l0());
         o.put("dead_fraction", m.deadFraction());
-        if (m.config().kStart() > 0) {
+        if (m.config().effectiveKStart() > m.config().k()) {
             o.put("k", m.config().kAt(step - 1));
         }
         double th = m.threshold();

@@ -75,6 +75,33 @@ class PiecesTest {
         assertEquals(1.0, c.sparsityScaleAt(50), 1e-12);
         assertArrayEquals(new int[] {16, 32, 64, 128, 256},
                 TrainConfig.defaults(Architecture.MATRYOSHKA, 256, 8).effectivePrefixes());
+    }
+
+    @Test
+    void defaultKStartIsTwiceKForTopKOnly() {
+        TrainConfig topk = TrainConfig.defaults(256, 8).withTokens(4096L * 100);
+        assertEquals(16, topk.effectiveKStart());
+        assertEquals(16, topk.kAt(0));
+        assertEquals(12, topk.kAt(40), "halfway through the default anneal over 0.8 of the run");
+        assertEquals(8, topk.kAt(80));
+        assertEquals(8, topk.kAt(99));
+        assertEquals(16, topk.maxK());
+        assertEquals(16, topk.toJson().path("effective").path("k_start").asInt());
+        assertEquals(-1, topk.toJson().path("k_start").asInt(), "the file keeps 'auto'");
+        assertEquals(16, TrainConfig.fromJson(topk.toJson()).effectiveKStart());
+        assertEquals(10, TrainConfig.defaults(10, 8).effectiveKStart(), "never above num_latents");
+        TrainConfig off = topk.toBuilder().kStart(0).build();
+        assertEquals(8, off.kAt(0));
+        assertEquals(8, off.maxK());
+        assertEquals(8, TrainConfig.defaults(Architecture.BATCH_TOPK, 256, 8).kAt(0));
+        assertEquals(8, TrainConfig.defaults(Architecture.MATRYOSHKA, 256, 8).maxK());
+        assertEquals(0, TrainConfig.defaults(Architecture.RELU, 256, 0).maxK());
+        // a run saved before the default existed (k_start 0 in its file) resumes without annealing
+        com.fasterxml.jackson.databind.node.ObjectNode old = topk.toJson();
+        old.put("k_start", 0);
+        assertEquals(8, TrainConfig.fromJson(old).kAt(0));
+        SaeException bad = assertThrows(SaeException.class, () -> topk.toBuilder().kStart(-2).build());
+        assertTrue(bad.getMessage().contains("--k-start"), bad.getMessage());
         assertArrayEquals(new int[] {50, 256},
                 TrainConfig.defaults(Architecture.MATRYOSHKA, 256, 8).toBuilder().prefixes(java.util.List.of(50)).build().effectivePrefixes());
     }
