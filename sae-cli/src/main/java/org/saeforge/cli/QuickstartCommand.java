@@ -44,7 +44,6 @@ final class QuickstartCommand implements Callable<Integer> {
     static final int K = 16;
     static final int BATCH = 2048;
     static final long TOKENS = 3_000_000;
-    static final double LR = 2e-3;
 
     private final Io io;
 
@@ -112,10 +111,11 @@ final class QuickstartCommand implements Callable<Integer> {
         synth.writeTruth(truthFile);
         FloatMatrix truth = synth.truth();
 
-        err.printf("[2/5] train: TopK SAE, %d latents, k=%d, %d rows in batches of %d, lr %.0e -> %s%n",
-                NUM_LATENTS, K, TOKENS, BATCH, LR, run);
-        TrainConfig config = TrainConfig.defaults(NUM_LATENTS, K).withBatchSize(BATCH).withTokens(TOKENS).withSeed(seed).withLr(LR)
+        // every training setting at its default (learning rate, revival, k annealing), as `sae train` would choose it
+        TrainConfig config = TrainConfig.defaults(NUM_LATENTS, K).withBatchSize(BATCH).withTokens(TOKENS).withSeed(seed)
                 .withDevice(deviceOptions.device(), deviceOptions.threads());
+        err.printf("[2/5] train: TopK SAE, %d latents, k=%d (annealed from %d), %d rows in batches of %d, default lr %.2e -> %s%n",
+                NUM_LATENTS, K, config.effectiveKStart(), TOKENS, BATCH, config.effectiveLr(), run);
         TrainResult result;
         try (ActivationSource source = ActivationSources.open(acts)) {
             result = new Trainer(config, new ProgressReporter(err)).train(source, run, truth,
