@@ -4,7 +4,7 @@
 # rows; on the 200k rows the SAE trained on (at least one dead window's worth) it counts latents that never fire.
 # Writes benchmarks/results/defaults-sweep-dead-<date>.json.
 #
-# Settings (environment): WORK=/tmp/saeforge-defaults THREADS=2
+# Settings (environment): WORK=/tmp/saeforge-defaults THREADS=2 OUT=path (default: the dated file)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 WORK=${WORK:-/tmp/saeforge-defaults}; THREADS=${THREADS:-2}
@@ -19,7 +19,7 @@ for run in runs/t*; do
   name=$(basename "$run")
   [ -f "dead/$name.json" ] || sae eval --sae "$run" --data train.npy --threads "$THREADS" 2>/dev/null | tail -n 1 > "dead/$name.json"
 done
-out="$root/benchmarks/results/defaults-sweep-dead-$(date +%F).json"
+out=${OUT:-"$root/benchmarks/results/defaults-sweep-dead-$(date +%F).json"}
 /usr/bin/python3 - "$out" <<'PY'
 import json, sys, glob, os, re
 res = {"benchmark": "dead latents of the defaults-sweep SAEs on the 10k test rows and on the 200k training rows",
