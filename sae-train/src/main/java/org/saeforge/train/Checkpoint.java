@@ -94,14 +94,8 @@ final class Checkpoint {
             o.set("config", m.config().toJson());
             o.put("adam_steps", m.adamSteps());
             o.put("threshold_started", m.thresholdStarted());
-            ArrayNode dead = o.putArray("steps_since_fired_rows");
-            for (long c : m.sinceSelected()) {
-                dead.add(c);
-            }
-            ArrayNode positive = o.putArray("rows_since_positive");
-            for (long c : m.sincePositive()) {
-                positive.add(c);
-            }
+            putLongs(o, "steps_since_fired_rows", m.sinceSelected());
+            putLongs(o, "rows_since_positive", m.sincePositive());
         }
         AtomicFiles.writeDirectory(target, tmp -> {
             for (MemberState m : members) {
@@ -211,19 +205,29 @@ final class Checkpoint {
                 m1[i] = r.readFloats("adam.m." + i);
                 m2[i] = r.readFloats("adam.v." + i);
             }
-            JsonNode dead = entry.path("steps_since_fired_rows");
-            long[] counters = new long[dead.size()];
-            for (int j = 0; j < counters.length; j++) {
-                counters[j] = dead.get(j).asLong();
-            }
+            long[] counters = longs(entry.path("steps_since_fired_rows"));
             // checkpoints from before revival have no positive counters (and their runs do not revive)
             JsonNode pos = entry.path("rows_since_positive");
-            long[] positive = pos.isArray() ? new long[pos.size()] : counters.clone();
-            for (int j = 0; pos.isArray() && j < positive.length; j++) {
-                positive[j] = pos.get(j).asLong();
-            }
+            long[] positive = pos.isArray() ? longs(pos) : counters.clone();
             return new MemberState(entry.path("name").asText(), config, sae, logThreshold, m1, m2, entry.path("adam_steps").asLong(),
                     entry.path("threshold_started").asBoolean(), counters, positive);
         }
+    }
+
+    /** Writes per-latent counters as a JSON array under {@code key}. */
+    private static void putLongs(ObjectNode o, String key, long[] values) {
+        ArrayNode a = o.putArray(key);
+        for (long v : values) {
+            a.add(v);
+        }
+    }
+
+    /** Reads a JSON array written by {@link #putLongs} (a missing node reads as no entries). */
+    private static long[] longs(JsonNode array) {
+        long[] values = new long[array.size()];
+        for (int j = 0; j < values.length; j++) {
+            values[j] = array.get(j).asLong();
+        }
+        return values;
     }
 }
