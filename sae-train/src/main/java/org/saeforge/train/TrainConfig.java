@@ -35,8 +35,8 @@ import org.saeforge.core.model.Architecture;
  * @param kAnneal        fraction of the run over which k anneals from kStart to k (default {@link #DEFAULT_K_ANNEAL})
  * @param deadAfter      a latent not firing for this many rows is dead and feeds AuxK; -1 (default) means
  *                       {@link #autoDeadAfter}
- * @param reviveAfter    TopK: a latent not selected for more than this many rows gets its encoder bias raised every
- *                       step until it is selected again ({@link #effectiveReviveAfter}); -1 (default) means
+ * @param reviveAfter    TopK: a latent without a positive activation for more than this many rows gets its encoder
+ *                       bias raised every step until it fires again ({@link #effectiveReviveAfter}); -1 (default) means
  *                       {@link #autoReviveAfter}, 0 turns it off
  * @param reviveRate     TopK: that step as a fraction of the batch's mean positive activation, times
  *                       sqrt(lr / peak lr) (default 0.02)
@@ -287,7 +287,7 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         return Math.max(5L * DEFAULT_BATCH, Math.min(MAX_DEAD_AFTER, trainRows / 10));
     }
 
-    /** Rows without a selection after which a latent's bias is raised (0: never): the given value or the default. */
+    /** Rows without a positive activation after which a latent's bias is raised (0: never): the given value or the default. */
     public long effectiveReviveAfter() {
         if (reviveAfter >= 0) {
             return reviveAfter;
