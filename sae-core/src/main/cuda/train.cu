@@ -232,6 +232,129 @@ __global__ void __launch_bounds__(1024) revive_bias(float* __restrict__ bEnc, un
     }
 }
 
+// Revival's encoder step (org.saeforge.core.kernels.Revival#reviveEncoder) in four launches; a latent is silent when
+// sincePositive[j] > after (the counters revive_bias has just updated).
+//
+// mean_offset: u[c] = (sum over rows of x[r][c]) / rows - bDec[c] for c < ld (x's and bDec's padding is 0, so u's is
+// too). Blocks of 256 threads: 32 columns x 8 row lanes; lane l sums rows l, l + 8, ... in double and lane 0 adds the
+// 8 partials in lane order.
+__global__ void __launch_bounds__(256) mean_offset(const float* __restrict__ x, const float* __restrict__ bDec, int rows,
+                                                   int ld, float* __restrict__ u) {
+    __shared__ double part[8][32];
+    const int colInBlock = threadIdx.x & 31;
+    const int lane = threadIdx.x >> 5;
+    const int col = blockIdx.x * 32 + colInBlock;
+    double s = 0.0;
+    if (col < ld) {
+        for (int r = lane; r < rows; r += 8) {
+            s += static_cast<double>(x[static_cast<size_t>(r) * ld + col]);
+        }
+    }
+    part[lane][colInBlock] = s;
+    __syncthreads();
+    if (lane == 0 && col < ld) {
+        double t = 0.0;
+        for (int l = 0; l < 8; ++l) {
+            t += part[l][colInBlock];
+        }
+        u[col] = static_cast<float>(t / rows - static_cast<double>(bDec[col]));
+    }
+}
+
+// stats[2j] = w[j].w[j], stats[2j + 1] = w[j].u (doubles); one block per latent row of ld floats.
+__global__ void encoder_row_stats(const float* __restrict__ w, const float* __restrict__ u, int ld,
+                                  double* __restrict__ stats) {
+    __shared__ double scratch[32];
+    const size_t o = static_cast<size_t>(blockIdx.x) * ld;
+    double ww = 0.0;
+    double wu = 0.0;
+    for (int c = threadIdx.x; c < ld; c += blockDim.x) {
+        const double wc = static_cast<double>(w[o + c]);
+        ww += wc * wc;
+        wu += wc * static_cast<double>(u[c]);
+    }
+    ww = block_sum(ww, scratch);
+    wu = block_sum(wu, scratch);
+    if (threadIdx.x == 0) {
+        stats[2 * static_cast<size_t>(blockIdx.x)] = ww;
+        stats[2 * static_cast<size_t>(blockIdx.x) + 1] = wu;
+    }
+}
+
+// One block: scalars[0] = mean norm of the rows of the latents that are not silent (0 when all are), scalars[1] = u.u.
+__global__ void __launch_bounds__(1024) revive_encoder_prepare(const double* __restrict__ stats,
+                                                               const unsigned long long* __restrict__ sincePositive,
+                                                               const float* __restrict__ u, int n, int ld, long long after,
+                                                               double* __restrict__ scalars) {
+    __shared__ double scratch[32];
+    const unsigned long long limit = static_cast<unsigned long long>(after);
+    double normSum = 0.0;
+    double alive = 0.0;
+    for (int j = threadIdx.x; j < n; j += blockDim.x) {
+        if (sincePositive[j] <= limit) {
+            normSum += sqrt(stats[2 * static_cast<size_t>(j)]);
+            alive += 1.0;
+        }
+    }
+    double uu = 0.0;
+    for (int c = threadIdx.x; c < ld; c += blockDim.x) {
+        uu += static_cast<double>(u[c]) * static_cast<double>(u[c]);
+    }
+    normSum = block_sum(normSum, scratch);
+    alive = block_sum(alive, scratch);
+    uu = block_sum(uu, scratch);
+    if (threadIdx.x == 0) {
+        scalars[0] = alive > 0.0 ? normSum / alive : 0.0;
+        scalars[1] = uu;
+    }
+}
+
+// One block per latent; silent rows only: w -= (w.u / u.u) u when w.u < 0, then w *= min(target, norm * grow) / norm
+// when the row's norm (after the projection) is below target = scalars[0]. The updated row also goes to shadow as bf16
+// when shadow is not null. Rounded multiplies and subtractions (no fused multiply-add), as the host reference does.
+__global__ void revive_encoder(float* __restrict__ w, __nv_bfloat16* __restrict__ shadow, const float* __restrict__ u,
+                               const unsigned long long* __restrict__ sincePositive, const double* __restrict__ stats,
+                               const double* __restrict__ scalars, int ld, long long after, double grow) {
+    const size_t j = blockIdx.x;
+    if (sincePositive[j] <= static_cast<unsigned long long>(after)) {
+        return;
+    }
+    const double target = scalars[0];
+    const double uu = scalars[1];
+    double ww = stats[2 * j];
+    const double wu = uu > 0.0 ? stats[2 * j + 1] : 0.0;
+    float c = 0.0f;
+    bool touched = false;
+    if (wu < 0.0) {
+        c = static_cast<float>(wu / uu);
+        ww = fmax(0.0, ww - wu * wu / uu);
+        touched = true;
+    }
+    const double norm = sqrt(ww);
+    float f = 1.0f;
+    if (norm > 0.0 && norm < target) {
+        f = static_cast<float>(fmin(target, norm * grow) / norm);
+        touched = true;
+    }
+    if (!touched) {
+        return;
+    }
+    const size_t o = j * ld;
+    for (int col = threadIdx.x; col < ld; col += blockDim.x) {
+        float v = w[o + col];
+        if (c != 0.0f) {
+            v = __fsub_rn(v, __fmul_rn(c, u[col]));
+        }
+        if (f != 1.0f) {
+            v = __fmul_rn(v, f);
+        }
+        w[o + col] = v;
+        if (shadow) {
+            shadow[o + col] = __float2bfloat16_rn(v);
+        }
+    }
+}
+
 // firstBad[0] = step + 1 when the step's squared errors are not finite and no earlier step was (0 means none).
 __global__ void check_finite(const double* __restrict__ sse, const double* __restrict__ sseAux, long long step,
                              long long* __restrict__ firstBad) {

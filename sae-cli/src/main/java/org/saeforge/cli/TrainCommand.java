@@ -129,8 +129,9 @@ final class TrainCommand implements Callable<Integer> {
     Long deadAfter;
 
     @Option(names = "--revive-after", paramLabel = "ROWS", converter = Counts.class,
-            description = "topk: raise the encoder bias of a latent without a positive activation for more than this many rows until it "
-                    + "fires again (capped at 0.1 x the mean activation); 0 turns it off (default: 16 x num-latents / k).")
+            description = "topk: revive a latent without a positive activation for more than this many rows until it fires again: raise "
+                    + "its encoder bias (capped at 0.1 x the mean activation), remove the part of its encoder row that points against "
+                    + "the batch mean and grow a short row; 0 turns it off (default: 8 x num-latents / k).")
     Long reviveAfter;
 
     @Option(names = "--revive-rate", paramLabel = "R", defaultValue = "0.02",

@@ -31,6 +31,8 @@ final class Member {
     boolean thresholdStarted;
     StepStats last;
     double lastLr;
+    /** Revival's scratch: the batch mean of x − bDec. */
+    private float[] meanOffset;
 
     Member(String name, TrainConfig config, int dIn) {
         this.name = name;
@@ -117,8 +119,16 @@ final class Member {
         long reviveAfter = config.effectiveReviveAfter();
         if (reviveAfter > 0) {
             SparseCodes codes = objective.codes();
-            Revival.apply(sae.bEnc(), dead.sincePositive(), config.numLatents(), reviveAfter, codes.values(), codes.nnz(),
-                    config.reviveRateAt(schedule, step));
+            double rate = config.reviveRateAt(schedule, step);
+            Revival.apply(sae.bEnc(), dead.sincePositive(), config.numLatents(), reviveAfter, codes.values(), codes.nnz(), rate);
+            if (rate > 0) {
+                int d = batch.cols();
+                if (meanOffset == null) {
+                    meanOffset = new float[d];
+                }
+                Revival.meanOffset(batch.data(), batch.rows(), d, d, sae.bDec(), meanOffset);
+                Revival.reviveEncoder(sae.wEncT().data(), config.numLatents(), d, d, dead.sincePositive(), reviveAfter, meanOffset, rate);
+            }
         }
         last = stats;
         lastLr = lr;

@@ -35,8 +35,9 @@ import org.saeforge.core.model.Architecture;
  * @param kAnneal        fraction of the run over which k anneals from kStart to k (default {@link #DEFAULT_K_ANNEAL})
  * @param deadAfter      a latent not firing for this many rows is dead and feeds AuxK; -1 (default) means
  *                       {@link #autoDeadAfter}
- * @param reviveAfter    TopK: a latent without a positive activation for more than this many rows gets its encoder
- *                       bias raised every step until it fires again ({@link #effectiveReviveAfter}); -1 (default) means
+ * @param reviveAfter    TopK: a latent without a positive activation for more than this many rows is revived every
+ *                       step until it fires again (encoder bias and row, {@link org.saeforge.core.kernels.Revival};
+ *                       {@link #effectiveReviveAfter}); -1 (default) means
  *                       {@link #autoReviveAfter}, 0 turns it off
  * @param reviveRate     TopK: that step as a fraction of the batch's mean positive activation, times
  *                       sqrt(lr / peak lr) (default 0.02)
@@ -296,13 +297,14 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
     }
 
     /**
-     * The default revival window: 16 times the mean interval between a latent's selections, {@code numLatents / k} rows
-     * (4096 rows for 4096 latents at k = 16). Measured on synthetic data (benchmarks/results/defaults-sweep-2026-11-26.json,
-     * docs/training.md): at the default learning rate, latents that never fire on 10k held-out rows fell from 39.6% to
-     * 7.4% (1M rows), 16.0% to 4.7% (3M) and 2.1% to 1.2% (10M), with held-out FVU equal or better.
+     * The default revival window: 8 times the mean interval between a latent's selections, {@code numLatents / k} rows
+     * (2048 rows for 4096 latents at k = 16: at batch 4096 a latent is silent when the last batch gave it no positive
+     * activation). It was 16 times until revival also trained the encoder row ({@link org.saeforge.core.kernels.Revival});
+     * with the encoder step the shorter window left fewer latents silent on held-out rows at 1M and 3M rows of training
+     * (measurements in docs/training.md).
      */
     public static long autoReviveAfter(int numLatents, int k) {
-        return 16L * Math.max(1, (numLatents + k - 1) / Math.max(1, k));
+        return 8L * Math.max(1, (numLatents + k - 1) / Math.max(1, k));
     }
 
     /**

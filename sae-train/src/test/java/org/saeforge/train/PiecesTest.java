@@ -201,8 +201,8 @@ class PiecesTest {
     @Test
     void revivalDefaultsToTopKAndFadesWithTheLearningRate() {
         TrainConfig topk = TrainConfig.defaults(4096, 16).withTokens(1_000_000);
-        assertEquals(4096, topk.effectiveReviveAfter(), "16 x numLatents / k rows");
-        assertEquals(16L * 1366, TrainConfig.defaults(4096, 3).effectiveReviveAfter(), "rounded up");
+        assertEquals(2048, topk.effectiveReviveAfter(), "8 x numLatents / k rows");
+        assertEquals(8L * 1366, TrainConfig.defaults(4096, 3).effectiveReviveAfter(), "rounded up");
         assertEquals(0, topk.toBuilder().reviveAfter(0).build().effectiveReviveAfter());
         assertEquals(0, topk.toBuilder().reviveRate(0).build().effectiveReviveAfter());
         assertEquals(0, TrainConfig.defaults(Architecture.BATCH_TOPK, 4096, 16).effectiveReviveAfter(), "topk only by default");

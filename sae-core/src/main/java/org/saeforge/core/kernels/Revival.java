@@ -1,17 +1,29 @@
 package org.saeforge.core.kernels;
 
 /**
- * Revival of silent TopK latents, the one definition the CPU trainer and the device loops follow (the CUDA kernel
- * {@code revive_bias} in {@code train.cu} implements the same step): every latent whose counter (rows since it last
- * had a positive activation) exceeds {@code after} gets its encoder bias raised by {@code rate} times the mean positive
- * activation of the batch just trained on, up to {@link #CAP} times that mean (a bias already above it stays), so that
- * it fires again and the reconstruction loss, not only AuxK, trains it. The cap stops a race in which the encoder row
- * learns to cancel an ever larger bias (measured: without it, biases reached 12 in a 10M-row run and more latents fell
- * silent). Nothing changes when no activation is positive.
+ * Revival of silent TopK latents, the one definition the CPU trainer and the device loops follow (the CUDA kernels
+ * {@code revive_bias}, {@code encoder_row_stats}, {@code revive_encoder_prepare} and {@code revive_encoder} in
+ * {@code train.cu} implement the same steps). A latent is silent when its counter (rows since it last had a positive
+ * activation) exceeds {@code after}. Each step, for every silent latent:
+ * <ol>
+ * <li>{@link #apply bias}: its encoder bias rises by {@code rate} times the mean positive activation of the batch just
+ * trained on, up to {@link #CAP} times that mean (a bias already above it stays), so that it fires again and the
+ * reconstruction loss, not only AuxK, trains it. The cap stops a race in which the encoder row learns to cancel an ever
+ * larger bias (measured: without it, biases reached 12 in a 10M-row run and more latents fell silent).</li>
+ * <li>{@link #reviveEncoder encoder row}: the race has a second route. With u the batch mean of {@code x − bDec}, a row
+ * with {@code w·u < 0} lowers the latent's pre-activation on every row at once and cancels the bias (measured: the
+ * latents left silent had {@code w·u ≈ −0.2} against a bias of 0.16). The component along u is removed when negative,
+ * and a row shorter than the mean norm of the latents that are not silent grows by a factor {@code 1 + GROWTH · rate}
+ * (at most to that mean): gradients shrink the rows of latents that fire where they do not help until they cannot
+ * reach the k-th pre-activation of any row.</li>
+ * </ol>
+ * Nothing changes when {@code rate} is 0; the bias step also needs a positive activation in the batch.
  */
 public final class Revival {
     /** The cap as a multiple of the batch's mean positive activation. */
     public static final double CAP = 0.1;
+    /** The encoder row's growth per step of a silent latent as a multiple of the revival rate. */
+    public static final double GROWTH = 2.5;
 
     private Revival() {
     }
@@ -43,5 +55,86 @@ public final class Revival {
             }
         }
         return step;
+    }
+
+    /**
+     * The batch mean of {@code x − bDec}: {@code u[i] = (Σ_r x[r·ld + i]) / rows − bDec[i]} for {@code i < d} (sums in
+     * double, in row order).
+     */
+    public static void meanOffset(float[] x, int rows, int d, int ld, float[] bDec, float[] u) {
+        for (int i = 0; i < d; i++) {
+            double sum = 0;
+            for (int r = 0; r < rows; r++) {
+                sum += x[r * ld + i];
+            }
+            u[i] = (float) (sum / rows - bDec[i]);
+        }
+    }
+
+    /**
+     * The encoder step on the rows {@code wEncT[j·ld .. j·ld + d)} of the latents with {@code since[j] > after}, given
+     * the batch's mean offset {@code u} ({@link #meanOffset}): first {@code w −= (w·u / u·u) u} when {@code w·u < 0};
+     * then, when the row's norm is below the mean norm of the latents that are not silent (norms taken before this
+     * step), {@code w *= min(mean, norm · (1 + GROWTH · rate)) / norm}. Dots and norms are summed in double. Nothing
+     * changes when rate is 0.
+     *
+     * @return the number of rows changed
+     */
+    public static int reviveEncoder(float[] wEncT, int n, int d, int ld, long[] since, long after, float[] u, double rate) {
+        if (rate <= 0) {
+            return 0;
+        }
+        double uu = 0;
+        for (int i = 0; i < d; i++) {
+            uu += (double) u[i] * u[i];
+        }
+        double normSum = 0;
+        int alive = 0;
+        for (int j = 0; j < n; j++) {
+            if (since[j] <= after) {
+                normSum += Math.sqrt(dot(wEncT, j * ld, wEncT, j * ld, d));
+                alive++;
+            }
+        }
+        double target = alive > 0 ? normSum / alive : 0;
+        double grow = 1 + GROWTH * rate;
+        int changed = 0;
+        for (int j = 0; j < n; j++) {
+            if (since[j] <= after) {
+                continue;
+            }
+            int o = j * ld;
+            double wu = uu > 0 ? dot(wEncT, o, u, 0, d) : 0;
+            double ww = dot(wEncT, o, wEncT, o, d);
+            boolean touched = false;
+            if (wu < 0) {
+                float c = (float) (wu / uu);
+                for (int i = 0; i < d; i++) {
+                    wEncT[o + i] -= c * u[i];
+                }
+                ww = Math.max(0, ww - wu * wu / uu);
+                touched = true;
+            }
+            double norm = Math.sqrt(ww);
+            if (norm > 0 && norm < target) {
+                float f = (float) (Math.min(target, norm * grow) / norm);
+                for (int i = 0; i < d; i++) {
+                    wEncT[o + i] *= f;
+                }
+                touched = true;
+            }
+            if (touched) {
+                changed++;
+            }
+        }
+        return changed;
+    }
+
+    private static double dot(float[] a, int ao, float[] b, int bo, int d) {
+        double s = 0;
+        for (int i = 0; i < d; i++) {
+            s += (double) a[ao + i] * b[bo + i];
+        }
+        return s;
     }
 }

@@ -183,6 +183,42 @@ public final class TrainKernels {
                         .d(Revival.CAP));
     }
 
+    /**
+     * Revival's encoder step ({@link Revival#reviveEncoder}) on {@code wEnc [n x ld]} for the latents with
+     * {@code sincePositive[j] > after}, from the batch {@code x [rows x ld]} and {@code bDec [ld]}: {@code train.cu}'s
+     * {@code mean_offset}, {@code encoder_row_stats}, {@code revive_encoder_prepare} and {@code revive_encoder}. Scratch:
+     * {@code u} floats[ld], {@code stats} doubles[2n], {@code scalars} doubles[2]; the changed rows also go to
+     * {@code bf16Shadow} when it is not null. Nothing is launched when rate or after is 0.
+     */
+    public void reviveEncoder(DeviceBuffer wEnc, DeviceBuffer bf16Shadow, DeviceBuffer x, DeviceBuffer bDec, DeviceBuffer sincePositive,
+                              int rows, int n, int ld, long after, double rate, DeviceBuffer u, DeviceBuffer stats, DeviceBuffer scalars) {
+        if (rows < 1 || n < 1 || ld < 1 || after < 0 || !(rate >= 0)) {
+            throw new IllegalArgumentException("reviveEncoder with rows " + rows + ", n " + n + ", ld " + ld + ", after " + after
+                    + ", rate " + rate);
+        }
+        wEnc.require(4L * n * ld, "reviveEncoder encoder rows [" + n + " x " + ld + "]");
+        if (bf16Shadow != null) {
+            bf16Shadow.require(2L * n * ld, "reviveEncoder bf16 encoder rows [" + n + " x " + ld + "]");
+        }
+        x.require(4L * rows * ld, "reviveEncoder batch [" + rows + " x " + ld + "]");
+        bDec.require(4L * ld, "reviveEncoder bDec [" + ld + "]");
+        sincePositive.require(8L * n, "reviveEncoder counters [" + n + "]");
+        u.require(4L * ld, "reviveEncoder mean offset [" + ld + "]");
+        stats.require(16L * n, "reviveEncoder row stats [2 x " + n + "]");
+        scalars.require(16, "reviveEncoder scalars [2]");
+        if (rate == 0 || after == 0) {
+            return;
+        }
+        ctx.launch(fn("mean_offset"), (ld + 31) / 32, 1, 256, 0, KernelArgs.of().ptr(x).ptr(bDec).i(rows).i(ld).ptr(u));
+        int rowThreads = LaunchMath.scalarRowThreads(ld);
+        ctx.launch(fn("encoder_row_stats"), n, 1, rowThreads, 0, KernelArgs.of().ptr(wEnc).ptr(u).i(ld).ptr(stats));
+        ctx.launch(fn("revive_encoder_prepare"), 1, 1, LaunchMath.DEAD_UPDATE_THREADS, 0,
+                KernelArgs.of().ptr(stats).ptr(sincePositive).ptr(u).i(n).i(ld).l(after).ptr(scalars));
+        ctx.launch(fn("revive_encoder"), n, 1, rowThreads, 0,
+                KernelArgs.of().ptr(wEnc).ptr(bf16Shadow).ptr(u).ptr(sincePositive).ptr(stats).ptr(scalars).i(ld).l(after)
+                        .d(1 + Revival.GROWTH * rate));
+    }
+
     /** {@code firstBad[0] = step + 1} when {@code sse[0]} or {@code sseAux[0]} is not finite and firstBad[0] is 0. */
     public void checkFinite(DeviceBuffer sse, DeviceBuffer sseAux, long step, DeviceBuffer firstBad) {
         sse.require(8, "checkFinite sse");

@@ -25,7 +25,7 @@ public final class TopKDeviceModel {
      * @param kAux      latents AuxK selects per row, as configured (the AuxK scale is min(numDead / kAux, 1))
      * @param auxKCoef  AuxK coefficient; 0 disables AuxK
      * @param deadAfter rows without a selection after which a latent is dead
-     * @param reviveAfter rows without a positive activation after which a latent's encoder bias is raised each step (0: never)
+     * @param reviveAfter rows without a positive activation after which a latent is revived each step (encoder bias and row; 0: never)
      */
     public record Shape(int dIn, int numLatents, int batchRows, int kMax, int kAux, double auxKCoef, long deadAfter, long reviveAfter) {
         public Shape {
@@ -68,6 +68,10 @@ public final class TopKDeviceModel {
     private final DeviceArray selected;
     private final DeviceArray sincePositive;
     private final DeviceArray fired;
+    /** Revival's encoder step scratch (null without revival): batch mean offset, row stats, two scalars. */
+    private final DeviceArray reviveU;
+    private final DeviceArray reviveStats;
+    private final DeviceArray reviveScalars;
     private final DeviceArray deadIds;
     private final DeviceArray numDeadDev;
     private final DeviceArray xc;
@@ -125,6 +129,10 @@ public final class TopKDeviceModel {
         selected = dev.ints(n, "selections");
         sincePositive = dev.longs(n, "rows since positive");
         fired = dev.ints(n, "positive activations");
+        boolean revive = shape.reviveAfter() > 0;
+        reviveU = revive ? dev.floats(ld, "revival mean offset") : null;
+        reviveStats = revive ? dev.doubles(2 * n, "revival encoder row stats") : null;
+        reviveScalars = revive ? dev.doubles(2, "revival scalars") : null;
         deadIds = dev.ints(n, "dead ids");
         numDeadDev = dev.ints(1, "dead count");
         xc = dev.operands(bd, "encoder input");
@@ -168,6 +176,10 @@ public final class TopKDeviceModel {
                 .add(Category.ADAM, "m and v", 2 * (2 * nd + n + ld), 4)
                 .add(Category.DEAD_LATENTS, "rows since selected, rows since positive", 2L * n, 8)
                 .add(Category.DEAD_LATENTS, "selections, positive activations, dead ids, dead count", 3L * n + 1, 4);
+        if (s.reviveAfter() > 0) {
+            p.add(Category.DEAD_LATENTS, "revival mean offset", ld, 4)
+                    .add(Category.DEAD_LATENTS, "revival encoder row stats and scalars", 2 * n + 2, 8);
+        }
         if (operandBytes != 4) {
             p.add(Category.PARAMETERS, "wEncT operand copy", nd, operandBytes);
         }
@@ -290,9 +302,10 @@ public final class TopKDeviceModel {
     }
 
     /**
-     * As {@link #step(DeviceArray, DeviceArray, int, float, long)}, then raises the encoder bias of the latents not
-     * positive for more than {@code Shape.reviveAfter} rows by {@code reviveRate} times the step's mean positive
-     * activation (see {@link TrainDevice#reviveBias}).
+     * As {@link #step(DeviceArray, DeviceArray, int, float, long)}, then revives the latents not positive for more than
+     * {@code Shape.reviveAfter} rows: their encoder bias rises by {@code reviveRate} times the step's mean positive
+     * activation ({@link TrainDevice#reviveBias}) and their encoder rows take revival's encoder step
+     * ({@link TrainDevice#reviveEncoder}).
      */
     public void step(DeviceArray x, DeviceArray totalVar, int k, float lr, long step, double reviveRate) {
         if (k < 1 || k > s.kMax()) {
@@ -373,6 +386,10 @@ public final class TopKDeviceModel {
         }
         dev.deadUpdate(since, selected, n, b, s.deadAfter(), deadIds, numDeadDev);
         dev.reviveBias(bEnc, sincePositive, fired, n, b, s.reviveAfter(), val, nnz, Math.max(0, reviveRate));
+        if (reviveU != null && reviveRate > 0) {
+            dev.reviveEncoder(wEnc, wEncOp, x, bDec, sincePositive, b, n, ld, s.reviveAfter(), reviveRate, reviveU, reviveStats,
+                    reviveScalars);
+        }
         numDeadReadback.request(numDeadDev);
         readbackPending = true;
         profiled = profile;

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.Arrays;
 import java.util.Map;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
@@ -152,6 +153,57 @@ class TrainDeviceParityTest extends Fp32CudaTest {
             assertArrayEquals(selected[1], selected[0], "selections per latent");
             assertArrayEquals(fired[1], fired[0], "positive activations per latent");
             assertTrue(java.util.Arrays.stream(fired[0]).sum() < java.util.Arrays.stream(selected[0]).sum(), "some selections are not positive");
+        }
+    }
+
+    @Test
+    void revivalEncoderStepMatchesTheHost() {
+        int[][] shapes = {{1, 1, 1}, {37, 33, 7}, {1025, 256, 300}, {300, 1000, 64}};
+        for (int[] sh : shapes) {
+            int n = sh[0];
+            int d = sh[1];
+            int rows = sh[2];
+            try (CudaTrainDevice g = gpu(); HostTrainDevice h = new HostTrainDevice(ref)) {
+                long launches = kernels.context().launches();
+                SplittableRandom rnd = new SplittableRandom(n * 31L + d);
+                long[] since = new long[n];
+                for (int j = 0; j < n; j++) {
+                    since[j] = rnd.nextInt(3000);
+                }
+                if (n == 1) {
+                    since[0] = 2500;
+                }
+                float[] x = CudaTestSupport.random(rows * d, n + 3, 1f);
+                for (int i = 0; i < x.length; i++) {
+                    x[i] += 0.5f; // a batch mean away from 0
+                }
+                float[] bDec = CudaTestSupport.random(d, n + 4, 0.3f);
+                float[] w = CudaTestSupport.random(n * d, n + 5, 1f);
+                float[][] out = new float[2][];
+                TrainDevice[] devs = {g, h};
+                for (int i = 0; i < 2; i++) {
+                    TrainDevice dev = devs[i];
+                    int ld = dev.ld(d);
+                    DeviceArray s = dev.longs(n, "since positive");
+                    dev.upload(since, s);
+                    DeviceArray wd = floats(dev, w, n, d);
+                    dev.reviveEncoder(wd, wd, floats(dev, x, rows, d), floats(dev, bDec, 1, d), s, rows, n, ld, 2000, 0.02,
+                            dev.floats(ld, "u"), dev.doubles(2L * n, "stats"), dev.doubles(2, "scalars"));
+                    out[i] = download(dev, wd, n, d);
+                }
+                CudaTestSupport.assertRelError(out[0], out[1], n * d, 1e-5, "revived encoder rows, n=" + n + " d=" + d);
+                int moved = 0;
+                for (int j = 0; j < n; j++) {
+                    boolean same = Arrays.equals(out[0], j * d, j * d + d, w, j * d, j * d + d);
+                    if (since[j] <= 2000) {
+                        assertTrue(same, "row " + j + " is not silent and must not change (n=" + n + ")");
+                    } else if (!same) {
+                        moved++;
+                    }
+                }
+                assertTrue(n == 1 || moved > 0, "some silent rows changed, n=" + n);
+                CudaTestSupport.assertRanOnGpu(kernels, launches, "revival encoder step");
+            }
         }
     }
 

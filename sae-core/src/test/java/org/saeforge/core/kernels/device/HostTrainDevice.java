@@ -502,6 +502,19 @@ public final class HostTrainDevice implements TrainDevice {
     }
 
     @Override
+    public void reviveEncoder(DeviceArray wEnc, DeviceArray wEncOp, DeviceArray x, DeviceArray bDec, DeviceArray sincePositive, int rows,
+                              int n, int ld, long after, double rate, DeviceArray u, DeviceArray stats, DeviceArray scalars) {
+        if (rate == 0 || after == 0) {
+            return;
+        }
+        Revival.meanOffset(a(x).f, rows, ld, ld, a(bDec).f, a(u).f);
+        Revival.reviveEncoder(a(wEnc).f, n, ld, ld, a(sincePositive).l, after, a(u).f, rate);
+        if (wEncOp != wEnc) {
+            toOperand(wEnc, (long) n * ld, wEncOp);
+        }
+    }
+
+    @Override
     public void checkFinite(DeviceArray sse, DeviceArray sseAux, long step, DeviceArray firstBad) {
         if ((!Double.isFinite(a(sse).d[0]) || !Double.isFinite(a(sseAux).d[0])) && a(firstBad).l[0] == 0) {
             a(firstBad).l[0] = step + 1;

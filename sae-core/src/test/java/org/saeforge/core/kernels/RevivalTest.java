@@ -1,0 +1,85 @@
+package org.saeforge.core.kernels;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+class RevivalTest {
+    @Test
+    void meanOffsetIsTheBatchMeanMinusTheDecoderBias() {
+        // 3 rows of 2 values in rows of ld 3 (the padding must be ignored)
+        float[] x = {1, 2, 99, 3, 4, 99, 5, 9, 99};
+        float[] u = new float[2];
+        Revival.meanOffset(x, 3, 2, 3, new float[] {1, -1}, u);
+        assertArrayEquals(new float[] {2f, 6f}, u);
+    }
+
+    @Test
+    void silentRowsLoseTheirNegativePartAlongTheMeanAndGrowTowardTheMeanNorm() {
+        int d = 3;
+        float[] w = {
+            2, 0, 0, // 0: not silent, norm 2
+            0, 4, 0, // 1: not silent, norm 4 -> target 3
+            -1, 1, 0, // 2: silent, w.u < 0: becomes (0, 1, 0), then grows by 1 + 2.5 * 0.02
+            0.5f, 0, 0, // 3: silent, w.u > 0: only grows
+            0, 0, 5, // 4: silent, longer than the target: unchanged
+            0, 2.9f, 0, // 5: silent, growth stops at the target
+        };
+        long[] since = {0, 100, 101, 500, 999, 102};
+        float[] u = {2, 0, 0};
+        float[] before = w.clone();
+        assertEquals(0, Revival.reviveEncoder(w, 6, d, d, since, 100, u, 0), "rate 0 changes nothing");
+        assertArrayEquals(before, w);
+        assertEquals(3, Revival.reviveEncoder(w, 6, d, d, since, 100, u, 0.02));
+        assertArrayEquals(new float[] {2, 0, 0, 0, 4, 0}, Arrays.copyOf(w, 6), "rows that are not silent stay");
+        assertArrayEquals(new float[] {0, 1.05f, 0}, Arrays.copyOfRange(w, 6, 9), 1e-6f);
+        assertArrayEquals(new float[] {0.525f, 0, 0}, Arrays.copyOfRange(w, 9, 12), 1e-6f);
+        assertArrayEquals(new float[] {0, 0, 5}, Arrays.copyOfRange(w, 12, 15));
+        assertArrayEquals(new float[] {0, 3, 0}, Arrays.copyOfRange(w, 15, 18), 1e-6f);
+    }
+
+    @Test
+    void afterTheStepNoSilentRowPointsAgainstTheMean() {
+        SplittableRandom rnd = new SplittableRandom(3);
+        int n = 57;
+        int d = 13;
+        int ld = 16;
+        float[] w = new float[n * ld];
+        long[] since = new long[n];
+        for (int j = 0; j < n; j++) {
+            since[j] = rnd.nextInt(20);
+            for (int i = 0; i < d; i++) {
+                w[j * ld + i] = (float) rnd.nextGaussian();
+            }
+        }
+        float[] u = new float[d];
+        for (int i = 0; i < d; i++) {
+            u[i] = (float) rnd.nextGaussian();
+        }
+        float[] before = w.clone();
+        int changed = Revival.reviveEncoder(w, n, d, ld, since, 9, u, 0.02);
+        int silentAgainst = 0;
+        for (int j = 0; j < n; j++) {
+            double wu = 0;
+            double wu0 = 0;
+            for (int i = 0; i < d; i++) {
+                wu += w[j * ld + i] * u[i];
+                wu0 += before[j * ld + i] * u[i];
+            }
+            if (since[j] > 9) {
+                assertTrue(wu >= -1e-5, "silent row " + j + " still points against the mean: " + wu);
+                silentAgainst += wu0 < 0 ? 1 : 0;
+            } else {
+                assertArrayEquals(Arrays.copyOfRange(before, j * ld, j * ld + ld), Arrays.copyOfRange(w, j * ld, j * ld + ld));
+            }
+            for (int i = d; i < ld; i++) {
+                assertEquals(0f, w[j * ld + i], "padding stays 0");
+            }
+        }
+        assertTrue(silentAgainst > 5 && changed >= silentAgainst, silentAgainst + " silent rows pointed against the mean, " + changed + " changed");
+    }
+}
