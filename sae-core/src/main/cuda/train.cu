@@ -332,7 +332,7 @@ __global__ void revive_encoder(float* __restrict__ w, __nv_bfloat16* __restrict_
     }
     const double norm = sqrt(ww);
     float f = 1.0f;
-    if (norm > 0.0 && norm < target) {
+    if (grow > 1.0 && norm > 0.0 && norm < target) {
         f = static_cast<float>(fmin(target, norm * grow) / norm);
         touched = true;
     }

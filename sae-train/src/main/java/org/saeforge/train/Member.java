@@ -127,7 +127,8 @@ final class Member {
                     meanOffset = new float[d];
                 }
                 Revival.meanOffset(batch.data(), batch.rows(), d, d, sae.bDec(), meanOffset);
-                Revival.reviveEncoder(sae.wEncT().data(), config.numLatents(), d, d, dead.sincePositive(), reviveAfter, meanOffset, rate);
+                Revival.reviveEncoder(sae.wEncT().data(), config.numLatents(), d, d, dead.sincePositive(), reviveAfter, meanOffset,
+                        Revival.growth(lr));
             }
         }
         last = stats;

@@ -24,22 +24,31 @@ class RevivalTest {
         float[] w = {
             2, 0, 0, // 0: not silent, norm 2
             0, 4, 0, // 1: not silent, norm 4 -> target 3
-            -1, 1, 0, // 2: silent, w.u < 0: becomes (0, 1, 0), then grows by 1 + 2.5 * 0.02
+            -1, 1, 0, // 2: silent, w.u < 0: becomes (0, 1, 0), then grows by 1 + 0.05
             0.5f, 0, 0, // 3: silent, w.u > 0: only grows
             0, 0, 5, // 4: silent, longer than the target: unchanged
             0, 2.9f, 0, // 5: silent, growth stops at the target
         };
         long[] since = {0, 100, 101, 500, 999, 102};
         float[] u = {2, 0, 0};
-        float[] before = w.clone();
-        assertEquals(0, Revival.reviveEncoder(w, 6, d, d, since, 100, u, 0), "rate 0 changes nothing");
-        assertArrayEquals(before, w);
-        assertEquals(3, Revival.reviveEncoder(w, 6, d, d, since, 100, u, 0.02));
+        float[] projected = w.clone();
+        assertEquals(1, Revival.reviveEncoder(projected, 6, d, d, since, 100, u, 0), "growth 0: only the projection");
+        float[] expected = w.clone();
+        expected[6] = 0;
+        assertArrayEquals(expected, projected);
+        assertEquals(3, Revival.reviveEncoder(w, 6, d, d, since, 100, u, 0.05));
         assertArrayEquals(new float[] {2, 0, 0, 0, 4, 0}, Arrays.copyOf(w, 6), "rows that are not silent stay");
         assertArrayEquals(new float[] {0, 1.05f, 0}, Arrays.copyOfRange(w, 6, 9), 1e-6f);
         assertArrayEquals(new float[] {0.525f, 0, 0}, Arrays.copyOfRange(w, 9, 12), 1e-6f);
         assertArrayEquals(new float[] {0, 0, 5}, Arrays.copyOfRange(w, 12, 15));
         assertArrayEquals(new float[] {0, 3, 0}, Arrays.copyOfRange(w, 15, 18), 1e-6f);
+    }
+
+    @Test
+    void growthFollowsTheLearningRate() {
+        assertEquals(0.05, Revival.growth(5e-3), 1e-12);
+        assertEquals(0.0, Revival.growth(0), 0);
+        assertEquals(0.0, Revival.growth(-1), 0, "no growth at a negative rate");
     }
 
     @Test
@@ -61,7 +70,7 @@ class RevivalTest {
             u[i] = (float) rnd.nextGaussian();
         }
         float[] before = w.clone();
-        int changed = Revival.reviveEncoder(w, n, d, ld, since, 9, u, 0.02);
+        int changed = Revival.reviveEncoder(w, n, d, ld, since, 9, u, Revival.growth(5e-3));
         int silentAgainst = 0;
         for (int j = 0; j < n; j++) {
             double wu = 0;

@@ -188,13 +188,14 @@ public final class TrainKernels {
      * {@code sincePositive[j] > after}, from the batch {@code x [rows x ld]} and {@code bDec [ld]}: {@code train.cu}'s
      * {@code mean_offset}, {@code encoder_row_stats}, {@code revive_encoder_prepare} and {@code revive_encoder}. Scratch:
      * {@code u} floats[ld], {@code stats} doubles[2n], {@code scalars} doubles[2]; the changed rows also go to
-     * {@code bf16Shadow} when it is not null. Nothing is launched when rate or after is 0.
+     * {@code bf16Shadow} when it is not null; rows grow by the factor {@code 1 + growth} at most. Nothing is launched
+     * when after is 0.
      */
     public void reviveEncoder(DeviceBuffer wEnc, DeviceBuffer bf16Shadow, DeviceBuffer x, DeviceBuffer bDec, DeviceBuffer sincePositive,
-                              int rows, int n, int ld, long after, double rate, DeviceBuffer u, DeviceBuffer stats, DeviceBuffer scalars) {
-        if (rows < 1 || n < 1 || ld < 1 || after < 0 || !(rate >= 0)) {
+                              int rows, int n, int ld, long after, double growth, DeviceBuffer u, DeviceBuffer stats, DeviceBuffer scalars) {
+        if (rows < 1 || n < 1 || ld < 1 || after < 0 || !(growth >= 0)) {
             throw new IllegalArgumentException("reviveEncoder with rows " + rows + ", n " + n + ", ld " + ld + ", after " + after
-                    + ", rate " + rate);
+                    + ", growth " + growth);
         }
         wEnc.require(4L * n * ld, "reviveEncoder encoder rows [" + n + " x " + ld + "]");
         if (bf16Shadow != null) {
@@ -206,7 +207,7 @@ public final class TrainKernels {
         u.require(4L * ld, "reviveEncoder mean offset [" + ld + "]");
         stats.require(16L * n, "reviveEncoder row stats [2 x " + n + "]");
         scalars.require(16, "reviveEncoder scalars [2]");
-        if (rate == 0 || after == 0) {
+        if (after == 0) {
             return;
         }
         ctx.launch(fn("mean_offset"), (ld + 31) / 32, 1, 256, 0, KernelArgs.of().ptr(x).ptr(bDec).i(rows).i(ld).ptr(u));
@@ -216,7 +217,7 @@ public final class TrainKernels {
                 KernelArgs.of().ptr(stats).ptr(sincePositive).ptr(u).i(n).i(ld).l(after).ptr(scalars));
         ctx.launch(fn("revive_encoder"), n, 1, rowThreads, 0,
                 KernelArgs.of().ptr(wEnc).ptr(bf16Shadow).ptr(u).ptr(sincePositive).ptr(stats).ptr(scalars).i(ld).l(after)
-                        .d(1 + Revival.GROWTH * rate));
+                        .d(1 + growth));
     }
 
     /** {@code firstBad[0] = step + 1} when {@code sse[0]} or {@code sseAux[0]} is not finite and firstBad[0] is 0. */

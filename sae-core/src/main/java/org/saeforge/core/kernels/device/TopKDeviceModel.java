@@ -1,6 +1,7 @@
 package org.saeforge.core.kernels.device;
 
 import org.saeforge.core.kernels.AdamStep;
+import org.saeforge.core.kernels.Revival;
 import org.saeforge.core.kernels.device.DeviceMemoryPlan.Category;
 import org.saeforge.core.model.SparseAutoencoder;
 
@@ -387,8 +388,8 @@ public final class TopKDeviceModel {
         dev.deadUpdate(since, selected, n, b, s.deadAfter(), deadIds, numDeadDev);
         dev.reviveBias(bEnc, sincePositive, fired, n, b, s.reviveAfter(), val, nnz, Math.max(0, reviveRate));
         if (reviveU != null && reviveRate > 0) {
-            dev.reviveEncoder(wEnc, wEncOp, x, bDec, sincePositive, b, n, ld, s.reviveAfter(), reviveRate, reviveU, reviveStats,
-                    reviveScalars);
+            dev.reviveEncoder(wEnc, wEncOp, x, bDec, sincePositive, b, n, ld, s.reviveAfter(), Revival.growth(lr), reviveU,
+                    reviveStats, reviveScalars);
         }
         numDeadReadback.request(numDeadDev);
         readbackPending = true;

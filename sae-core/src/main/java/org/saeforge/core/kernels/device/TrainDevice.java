@@ -178,11 +178,11 @@ public interface TrainDevice extends AutoCloseable {
      * Revival's encoder step ({@link org.saeforge.core.kernels.Revival#reviveEncoder}, with {@code d = ld}: the padding
      * of x, bDec and the rows is 0) on {@code wEnc [n x ld]} for the latents with {@code sincePositive[j] > after}, given
      * the batch {@code x [rows x ld]} and {@code bDec}; {@code wEncOp} (the encoder's operand copy, or the same array)
-     * gets the changed rows too. Scratch: {@code u} floats[ld], {@code stats} doubles[2n], {@code scalars} doubles[2].
-     * Nothing changes when rate or after is 0.
+     * gets the changed rows too; rows grow by the factor {@code 1 + growth} at most. Scratch: {@code u} floats[ld],
+     * {@code stats} doubles[2n], {@code scalars} doubles[2]. Nothing changes when after is 0.
      */
     void reviveEncoder(DeviceArray wEnc, DeviceArray wEncOp, DeviceArray x, DeviceArray bDec, DeviceArray sincePositive, int rows,
-                       int n, int ld, long after, double rate, DeviceArray u, DeviceArray stats, DeviceArray scalars);
+                       int n, int ld, long after, double growth, DeviceArray u, DeviceArray stats, DeviceArray scalars);
 
     /**
      * When {@code sse[0]} or {@code sseAux[0]} is not finite and {@code firstBad[0] == 0}: {@code firstBad[0] = step + 1}

@@ -187,7 +187,7 @@ class TrainDeviceParityTest extends Fp32CudaTest {
                     DeviceArray s = dev.longs(n, "since positive");
                     dev.upload(since, s);
                     DeviceArray wd = floats(dev, w, n, d);
-                    dev.reviveEncoder(wd, wd, floats(dev, x, rows, d), floats(dev, bDec, 1, d), s, rows, n, ld, 2000, 0.02,
+                    dev.reviveEncoder(wd, wd, floats(dev, x, rows, d), floats(dev, bDec, 1, d), s, rows, n, ld, 2000, 0.05,
                             dev.floats(ld, "u"), dev.doubles(2L * n, "stats"), dev.doubles(2, "scalars"));
                     out[i] = download(dev, wd, n, d);
                 }

@@ -503,12 +503,12 @@ public final class HostTrainDevice implements TrainDevice {
 
     @Override
     public void reviveEncoder(DeviceArray wEnc, DeviceArray wEncOp, DeviceArray x, DeviceArray bDec, DeviceArray sincePositive, int rows,
-                              int n, int ld, long after, double rate, DeviceArray u, DeviceArray stats, DeviceArray scalars) {
-        if (rate == 0 || after == 0) {
+                              int n, int ld, long after, double growth, DeviceArray u, DeviceArray stats, DeviceArray scalars) {
+        if (after == 0) {
             return;
         }
         Revival.meanOffset(a(x).f, rows, ld, ld, a(bDec).f, a(u).f);
-        Revival.reviveEncoder(a(wEnc).f, n, ld, ld, a(sincePositive).l, after, a(u).f, rate);
+        Revival.reviveEncoder(a(wEnc).f, n, ld, ld, a(sincePositive).l, after, a(u).f, growth);
         if (wEncOp != wEnc) {
             toOperand(wEnc, (long) n * ld, wEncOp);
         }
