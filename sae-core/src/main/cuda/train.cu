@@ -166,8 +166,15 @@ __global__ void __launch_bounds__(1024) dead_update(unsigned long long* __restri
     }
 }
 
+// Revival's silence test (org.saeforge.core.kernels.Revival#silent): no positive activation for more than after rows,
+// or, when the window is shorter than the batch, fewer positive activations in the batch than the batch holds windows.
+__device__ __forceinline__ bool revival_silent(unsigned long long since, int fired, long long after, long long rows) {
+    return since > static_cast<unsigned long long>(after)
+           || (after < rows && static_cast<long long>(fired) * after < rows);
+}
+
 // Revival, one block: first sincePositive[j] = fired[j] > 0 ? 0 : sincePositive[j] + rows; then, when after > 0,
-// bEnc[j] = min(cap, bEnc[j] + rate * mean) for every latent with sincePositive[j] > after and bEnc[j] < cap, where
+// bEnc[j] = min(cap, bEnc[j] + rate * mean) for every latent revival_silent and with bEnc[j] < cap, where
 // mean is the mean of the positive entries of val[0..nnz) (summed in double) and cap = capFactor * mean; no bias
 // changes when no entry is positive.
 __global__ void __launch_bounds__(1024) revive_bias(float* __restrict__ bEnc, unsigned long long* __restrict__ sincePositive,
@@ -222,18 +229,17 @@ __global__ void __launch_bounds__(1024) revive_bias(float* __restrict__ bEnc, un
     const float s = step;
     const float c = cap;
     if (s != 0.0f) {
-        const unsigned long long limit = static_cast<unsigned long long>(after);
         for (int j = threadIdx.x; j < n; j += blockDim.x) {
             const float b = bEnc[j];
-            if (sincePositive[j] > limit && b < c) {
+            if (b < c && revival_silent(sincePositive[j], fired[j], after, rows)) {
                 bEnc[j] = fminf(c, b + s);
             }
         }
     }
 }
 
-// Revival's encoder step (org.saeforge.core.kernels.Revival#reviveEncoder) in four launches; a latent is silent when
-// sincePositive[j] > after (the counters revive_bias has just updated).
+// Revival's encoder step (org.saeforge.core.kernels.Revival#reviveEncoder) in four launches; a latent is silent by
+// revival_silent on the counters revive_bias has just updated and the batch's positive activations per latent.
 //
 // mean_offset: u[c] = (sum over rows of x[r][c]) / rows - bDec[c] for c < ld (x's and bDec's padding is 0, so u's is
 // too). Blocks of 256 threads: 32 columns x 8 row lanes; lane l sums rows l, l + 8, ... in double and lane 0 adds the
@@ -284,14 +290,14 @@ __global__ void encoder_row_stats(const float* __restrict__ w, const float* __re
 // One block: scalars[0] = mean norm of the rows of the latents that are not silent (0 when all are), scalars[1] = u.u.
 __global__ void __launch_bounds__(1024) revive_encoder_prepare(const double* __restrict__ stats,
                                                                const unsigned long long* __restrict__ sincePositive,
+                                                               const int* __restrict__ fired, long long rows,
                                                                const float* __restrict__ u, int n, int ld, long long after,
                                                                double* __restrict__ scalars) {
     __shared__ double scratch[32];
-    const unsigned long long limit = static_cast<unsigned long long>(after);
     double normSum = 0.0;
     double alive = 0.0;
     for (int j = threadIdx.x; j < n; j += blockDim.x) {
-        if (sincePositive[j] <= limit) {
+        if (!revival_silent(sincePositive[j], fired[j], after, rows)) {
             normSum += sqrt(stats[2 * static_cast<size_t>(j)]);
             alive += 1.0;
         }
@@ -313,10 +319,11 @@ __global__ void __launch_bounds__(1024) revive_encoder_prepare(const double* __r
 // when the row's norm (after the projection) is below target = scalars[0]. The updated row also goes to shadow as bf16
 // when shadow is not null. Rounded multiplies and subtractions (no fused multiply-add), as the host reference does.
 __global__ void revive_encoder(float* __restrict__ w, __nv_bfloat16* __restrict__ shadow, const float* __restrict__ u,
-                               const unsigned long long* __restrict__ sincePositive, const double* __restrict__ stats,
-                               const double* __restrict__ scalars, int ld, long long after, double grow) {
+                               const unsigned long long* __restrict__ sincePositive, const int* __restrict__ fired,
+                               long long rows, const double* __restrict__ stats, const double* __restrict__ scalars, int ld,
+                               long long after, double grow) {
     const size_t j = blockIdx.x;
-    if (sincePositive[j] <= static_cast<unsigned long long>(after)) {
+    if (!revival_silent(sincePositive[j], fired[j], after, rows)) {
         return;
     }
     const double target = scalars[0];

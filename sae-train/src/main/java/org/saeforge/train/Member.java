@@ -31,8 +31,9 @@ final class Member {
     boolean thresholdStarted;
     StepStats last;
     double lastLr;
-    /** Revival's scratch: the batch mean of x − bDec. */
+    /** Revival's scratch: the batch mean of x − bDec and the positive activations per latent in the batch. */
     private float[] meanOffset;
+    private int[] firedInBatch;
 
     Member(String name, TrainConfig config, int dIn) {
         this.name = name;
@@ -120,14 +121,27 @@ final class Member {
         if (reviveAfter > 0) {
             SparseCodes codes = objective.codes();
             double rate = config.reviveRateAt(schedule, step);
-            Revival.apply(sae.bEnc(), dead.sincePositive(), config.numLatents(), reviveAfter, codes.values(), codes.nnz(), rate);
+            int n = config.numLatents();
+            if (firedInBatch == null) {
+                firedInBatch = new int[n];
+            }
+            java.util.Arrays.fill(firedInBatch, 0);
+            int[] idx = codes.indices();
+            float[] val = codes.values();
+            for (int p = 0, end = codes.nnz(); p < end; p++) {
+                if (val[p] > 0f) {
+                    firedInBatch[idx[p]]++;
+                }
+            }
+            int rows = batch.rows();
+            Revival.apply(sae.bEnc(), dead.sincePositive(), firedInBatch, rows, n, reviveAfter, val, codes.nnz(), rate);
             if (rate > 0) {
                 int d = batch.cols();
                 if (meanOffset == null) {
                     meanOffset = new float[d];
                 }
                 Revival.meanOffset(batch.data(), batch.rows(), d, d, sae.bDec(), meanOffset);
-                Revival.reviveEncoder(sae.wEncT().data(), config.numLatents(), d, d, dead.sincePositive(), reviveAfter, meanOffset,
+                Revival.reviveEncoder(sae.wEncT().data(), n, d, d, dead.sincePositive(), firedInBatch, rows, reviveAfter, meanOffset,
                         Revival.growth(lr));
             }
         }

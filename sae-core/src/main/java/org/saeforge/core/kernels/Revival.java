@@ -34,12 +34,30 @@ public final class Revival {
     }
 
     /**
-     * Applies the step to {@code bEnc[0..n)} given the counters {@code since[0..n)} and the batch's code values
+     * Whether a latent is silent: no positive activation for more than {@code after} rows ({@code since}), or, when the
+     * window is shorter than the batch of {@code rows} rows, fewer positive activations in the batch ({@code fired})
+     * than the batch holds windows ({@code fired · after < rows}: at batch 4096 and a 2048-row window, fewer than 2).
+     * Either way the latent fired less than an eighth as often as an average latent would at the default window of
+     * 8 × num_latents / k rows. {@code fired} null: the window alone.
+     */
+    public static boolean silent(long[] since, int[] fired, int j, long after, int rows) {
+        return since[j] > after || (fired != null && after < rows && (long) fired[j] * after < rows);
+    }
+
+    /** {@link #apply(float[], long[], int[], int, int, long, float[], int, double)} with the window alone. */
+    public static float apply(float[] bEnc, long[] since, int n, long after, float[] val, int nnz, double rate) {
+        return apply(bEnc, since, null, 0, n, after, val, nnz, rate);
+    }
+
+    /**
+     * Applies the step to {@code bEnc[0..n)} of the latents {@link #silent} by the counters {@code since[0..n)} and the
+     * batch's positive activations per latent {@code fired} (of {@code rows} rows), given the batch's code values
      * {@code val[0..nnz)} (the mean of the positive ones is summed in double).
      *
      * @return the bias step (0 when none applies)
      */
-    public static float apply(float[] bEnc, long[] since, int n, long after, float[] val, int nnz, double rate) {
+    public static float apply(float[] bEnc, long[] since, int[] fired, int rows, int n, long after, float[] val, int nnz,
+                              double rate) {
         double sum = 0;
         long positive = 0;
         for (int p = 0; p < nnz; p++) {
@@ -55,7 +73,7 @@ public final class Revival {
         float step = (float) (rate * mean);
         float cap = (float) (CAP * mean);
         for (int j = 0; j < n; j++) {
-            if (since[j] > after && bEnc[j] < cap) {
+            if (bEnc[j] < cap && silent(since, fired, j, after, rows)) {
                 bEnc[j] = Math.min(cap, bEnc[j] + step);
             }
         }
@@ -91,6 +109,15 @@ public final class Revival {
      * @return the number of rows changed
      */
     public static int reviveEncoder(float[] wEncT, int n, int d, int ld, long[] since, long after, float[] u, double growth) {
+        return reviveEncoder(wEncT, n, d, ld, since, null, 0, after, u, growth);
+    }
+
+    /**
+     * As {@link #reviveEncoder(float[], int, int, int, long[], long, float[], double)} for the latents {@link #silent} by
+     * the counters and the batch's positive activations per latent {@code fired} (of {@code rows} rows).
+     */
+    public static int reviveEncoder(float[] wEncT, int n, int d, int ld, long[] since, int[] fired, int rows, long after, float[] u,
+                                    double growth) {
         double uu = 0;
         for (int i = 0; i < d; i++) {
             uu += (double) u[i] * u[i];
@@ -98,7 +125,7 @@ public final class Revival {
         double normSum = 0;
         int alive = 0;
         for (int j = 0; j < n; j++) {
-            if (since[j] <= after) {
+            if (!silent(since, fired, j, after, rows)) {
                 normSum += Math.sqrt(dot(wEncT, j * ld, wEncT, j * ld, d));
                 alive++;
             }
@@ -107,7 +134,7 @@ public final class Revival {
         double grow = 1 + growth;
         int changed = 0;
         for (int j = 0; j < n; j++) {
-            if (since[j] <= after) {
+            if (!silent(since, fired, j, after, rows)) {
                 continue;
             }
             int o = j * ld;

@@ -2,6 +2,7 @@ package org.saeforge.core.kernels;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Arrays;
@@ -42,6 +43,23 @@ class RevivalTest {
         assertArrayEquals(new float[] {0.525f, 0, 0}, Arrays.copyOfRange(w, 9, 12), 1e-6f);
         assertArrayEquals(new float[] {0, 0, 5}, Arrays.copyOfRange(w, 12, 15));
         assertArrayEquals(new float[] {0, 3, 0}, Arrays.copyOfRange(w, 15, 18), 1e-6f);
+    }
+
+    @Test
+    void aLatentIsSilentPastItsWindowOrWhenItFiresTooRarelyInABatchLongerThanTheWindow() {
+        long[] since = {0, 5000, 0, 0};
+        int[] fired = {1, 9, 2, 0};
+        // window 2048 rows, batch 4096: silent past the window, or with fewer than 2 positive activations in the batch
+        assertTrue(Revival.silent(since, fired, 0, 2048, 4096), "1 firing in a batch of two windows");
+        assertTrue(Revival.silent(since, fired, 1, 2048, 4096), "past the window");
+        assertFalse(Revival.silent(since, fired, 2, 2048, 4096), "2 firings");
+        // a window as long as the batch or longer: the window alone
+        assertFalse(Revival.silent(since, fired, 3, 4096, 4096));
+        assertFalse(Revival.silent(since, fired, 0, 8192, 4096));
+        assertFalse(Revival.silent(since, null, 0, 2048, 4096), "no firing counts: the window alone");
+        float[] b = new float[4];
+        Revival.apply(b, since, fired, 4096, 4, 2048, new float[] {1f, 1f}, 2, 0.02);
+        assertArrayEquals(new float[] {0.02f, 0.02f, 0f, 0.02f}, b, 1e-7f, "the bias step follows the same test");
     }
 
     @Test

@@ -440,10 +440,11 @@ public final class CudaTrainDevice implements TrainDevice {
     }
 
     @Override
-    public void reviveEncoder(DeviceArray wEnc, DeviceArray wEncOp, DeviceArray x, DeviceArray bDec, DeviceArray sincePositive, int rows,
-                              int n, int ld, long after, double growth, DeviceArray u, DeviceArray stats, DeviceArray scalars) {
-        train.reviveEncoder(buf(wEnc), wEncOp == wEnc ? null : buf(wEncOp), buf(x), buf(bDec), buf(sincePositive), rows, n, ld, after,
-                growth, buf(u), buf(stats), buf(scalars));
+    public void reviveEncoder(DeviceArray wEnc, DeviceArray wEncOp, DeviceArray x, DeviceArray bDec, DeviceArray sincePositive,
+                              DeviceArray fired, int rows, int n, int ld, long after, double growth, DeviceArray u, DeviceArray stats,
+                              DeviceArray scalars) {
+        train.reviveEncoder(buf(wEnc), wEncOp == wEnc ? null : buf(wEncOp), buf(x), buf(bDec), buf(sincePositive), buf(fired), rows, n, ld,
+                after, growth, buf(u), buf(stats), buf(scalars));
     }
 
     @Override

@@ -192,7 +192,7 @@ public final class TrainKernels {
      * when after is 0.
      */
     public void reviveEncoder(DeviceBuffer wEnc, DeviceBuffer bf16Shadow, DeviceBuffer x, DeviceBuffer bDec, DeviceBuffer sincePositive,
-                              int rows, int n, int ld, long after, double growth, DeviceBuffer u, DeviceBuffer stats, DeviceBuffer scalars) {
+                              DeviceBuffer fired, int rows, int n, int ld, long after, double growth, DeviceBuffer u, DeviceBuffer stats, DeviceBuffer scalars) {
         if (rows < 1 || n < 1 || ld < 1 || after < 0 || !(growth >= 0)) {
             throw new IllegalArgumentException("reviveEncoder with rows " + rows + ", n " + n + ", ld " + ld + ", after " + after
                     + ", growth " + growth);
@@ -204,6 +204,7 @@ public final class TrainKernels {
         x.require(4L * rows * ld, "reviveEncoder batch [" + rows + " x " + ld + "]");
         bDec.require(4L * ld, "reviveEncoder bDec [" + ld + "]");
         sincePositive.require(8L * n, "reviveEncoder counters [" + n + "]");
+        fired.require(4L * n, "reviveEncoder firings [" + n + "]");
         u.require(4L * ld, "reviveEncoder mean offset [" + ld + "]");
         stats.require(16L * n, "reviveEncoder row stats [2 x " + n + "]");
         scalars.require(16, "reviveEncoder scalars [2]");
@@ -214,9 +215,10 @@ public final class TrainKernels {
         int rowThreads = LaunchMath.scalarRowThreads(ld);
         ctx.launch(fn("encoder_row_stats"), n, 1, rowThreads, 0, KernelArgs.of().ptr(wEnc).ptr(u).i(ld).ptr(stats));
         ctx.launch(fn("revive_encoder_prepare"), 1, 1, LaunchMath.DEAD_UPDATE_THREADS, 0,
-                KernelArgs.of().ptr(stats).ptr(sincePositive).ptr(u).i(n).i(ld).l(after).ptr(scalars));
+                KernelArgs.of().ptr(stats).ptr(sincePositive).ptr(fired).l(rows).ptr(u).i(n).i(ld).l(after).ptr(scalars));
         ctx.launch(fn("revive_encoder"), n, 1, rowThreads, 0,
-                KernelArgs.of().ptr(wEnc).ptr(bf16Shadow).ptr(u).ptr(sincePositive).ptr(stats).ptr(scalars).i(ld).l(after)
+                KernelArgs.of().ptr(wEnc).ptr(bf16Shadow).ptr(u).ptr(sincePositive).ptr(fired).l(rows).ptr(stats).ptr(scalars).i(ld)
+                        .l(after)
                         .d(1 + growth));
     }
 

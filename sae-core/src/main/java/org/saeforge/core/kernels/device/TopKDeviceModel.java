@@ -388,7 +388,7 @@ public final class TopKDeviceModel {
         dev.deadUpdate(since, selected, n, b, s.deadAfter(), deadIds, numDeadDev);
         dev.reviveBias(bEnc, sincePositive, fired, n, b, s.reviveAfter(), val, nnz, Math.max(0, reviveRate));
         if (reviveU != null && reviveRate > 0) {
-            dev.reviveEncoder(wEnc, wEncOp, x, bDec, sincePositive, b, n, ld, s.reviveAfter(), Revival.growth(lr), reviveU,
+            dev.reviveEncoder(wEnc, wEncOp, x, bDec, sincePositive, fired, b, n, ld, s.reviveAfter(), Revival.growth(lr), reviveU,
                     reviveStats, reviveScalars);
         }
         numDeadReadback.request(numDeadDev);

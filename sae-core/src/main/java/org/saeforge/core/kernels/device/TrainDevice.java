@@ -167,8 +167,9 @@ public interface TrainDevice extends AutoCloseable {
 
     /**
      * Revival: first the counters {@code sincePositive[j] = fired[j] > 0 ? 0 : sincePositive[j] + rows} (longs), then
-     * {@code bEnc[j] = min(cap, bEnc[j] + rate · mean)} for every latent with {@code sincePositive[j] > after} and
-     * {@code bEnc[j] < cap}, where mean is the mean of the positive entries of {@code val[0..nnz)} (summed in double) and
+     * {@code bEnc[j] = min(cap, bEnc[j] + rate · mean)} for every latent silent by those counters and {@code fired}
+     * ({@link org.saeforge.core.kernels.Revival#silent}, positive activations per latent in the batch of {@code rows}
+     * rows) with {@code bEnc[j] < cap}, where mean is the mean of the positive entries of {@code val[0..nnz)} (summed in double) and
      * {@code cap = Revival.CAP · mean} (as {@link org.saeforge.core.kernels.Revival}) (floats; no bias changes when none is positive, rate is 0 or after is 0).
      */
     void reviveBias(DeviceArray bEnc, DeviceArray sincePositive, DeviceArray fired, int n, long rows, long after, DeviceArray val,
@@ -176,13 +177,14 @@ public interface TrainDevice extends AutoCloseable {
 
     /**
      * Revival's encoder step ({@link org.saeforge.core.kernels.Revival#reviveEncoder}, with {@code d = ld}: the padding
-     * of x, bDec and the rows is 0) on {@code wEnc [n x ld]} for the latents with {@code sincePositive[j] > after}, given
+     * of x, bDec and the rows is 0) on {@code wEnc [n x ld]} for the latents silent by {@code sincePositive} and the
+     * batch's positive activations per latent {@code fired} ({@link org.saeforge.core.kernels.Revival#silent}), given
      * the batch {@code x [rows x ld]} and {@code bDec}; {@code wEncOp} (the encoder's operand copy, or the same array)
      * gets the changed rows too; rows grow by the factor {@code 1 + growth} at most. Scratch: {@code u} floats[ld],
      * {@code stats} doubles[2n], {@code scalars} doubles[2]. Nothing changes when after is 0.
      */
-    void reviveEncoder(DeviceArray wEnc, DeviceArray wEncOp, DeviceArray x, DeviceArray bDec, DeviceArray sincePositive, int rows,
-                       int n, int ld, long after, double growth, DeviceArray u, DeviceArray stats, DeviceArray scalars);
+    void reviveEncoder(DeviceArray wEnc, DeviceArray wEncOp, DeviceArray x, DeviceArray bDec, DeviceArray sincePositive, DeviceArray fired,
+                       int rows, int n, int ld, long after, double growth, DeviceArray u, DeviceArray stats, DeviceArray scalars);
 
     /**
      * When {@code sse[0]} or {@code sseAux[0]} is not finite and {@code firstBad[0] == 0}: {@code firstBad[0] = step + 1}

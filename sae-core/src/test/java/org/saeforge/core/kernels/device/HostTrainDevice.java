@@ -497,18 +497,19 @@ public final class HostTrainDevice implements TrainDevice {
             since[j] = a(fired).i[j] > 0 ? 0 : since[j] + rows;
         }
         if (after > 0) {
-            Revival.apply(a(bEnc).f, since, n, after, a(val).f, nnz, rate);
+            Revival.apply(a(bEnc).f, since, a(fired).i, (int) rows, n, after, a(val).f, nnz, rate);
         }
     }
 
     @Override
-    public void reviveEncoder(DeviceArray wEnc, DeviceArray wEncOp, DeviceArray x, DeviceArray bDec, DeviceArray sincePositive, int rows,
-                              int n, int ld, long after, double growth, DeviceArray u, DeviceArray stats, DeviceArray scalars) {
+    public void reviveEncoder(DeviceArray wEnc, DeviceArray wEncOp, DeviceArray x, DeviceArray bDec, DeviceArray sincePositive,
+                              DeviceArray fired, int rows, int n, int ld, long after, double growth, DeviceArray u, DeviceArray stats,
+                              DeviceArray scalars) {
         if (after == 0) {
             return;
         }
         Revival.meanOffset(a(x).f, rows, ld, ld, a(bDec).f, a(u).f);
-        Revival.reviveEncoder(a(wEnc).f, n, ld, ld, a(sincePositive).l, after, a(u).f, growth);
+        Revival.reviveEncoder(a(wEnc).f, n, ld, ld, a(sincePositive).l, a(fired).i, rows, after, a(u).f, growth);
         if (wEncOp != wEnc) {
             toOperand(wEnc, (long) n * ld, wEncOp);
         }
