@@ -129,7 +129,8 @@ final class TrainCommand implements Callable<Integer> {
     Long deadAfter;
 
     @Option(names = "--revive-after", paramLabel = "ROWS", converter = Counts.class,
-            description = "topk: revive a latent without a positive activation for more than this many rows until it fires again: raise "
+            description = "topk: revive a latent without a positive activation for more than this many rows (when that is shorter "
+                    + "than a batch: with fewer positive activations in the batch than the batch holds such windows) until it fires again: raise "
                     + "its encoder bias (capped at 0.1 x the mean activation), remove the part of its encoder row that points against "
                     + "the batch mean and grow a short row; 0 turns it off (default: 8 x num-latents / k).")
     Long reviveAfter;
