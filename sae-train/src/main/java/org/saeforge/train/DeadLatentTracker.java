@@ -13,6 +13,8 @@ import org.saeforge.core.tensor.SparseCodes;
 public final class DeadLatentTracker {
     private final long[] sinceSelected;
     private final long[] sincePositive;
+    /** Positive activations per latent in the last batch counted (revival's silence test). */
+    private final int[] firedInLastBatch;
     private final long deadAfter;
     private final int[] deadIds;
     private int numDead;
@@ -20,6 +22,7 @@ public final class DeadLatentTracker {
     public DeadLatentTracker(int numLatents, long deadAfter) {
         this.sinceSelected = new long[numLatents];
         this.sincePositive = new long[numLatents];
+        this.firedInLastBatch = new int[numLatents];
         this.deadAfter = deadAfter;
         this.deadIds = new int[numLatents];
     }
@@ -38,6 +41,7 @@ public final class DeadLatentTracker {
         for (int j = 0; j < sinceSelected.length; j++) {
             sinceSelected[j] += rows;
             sincePositive[j] += rows;
+            firedInLastBatch[j] = 0;
         }
         int[] idx = codes.indices();
         float[] val = codes.values();
@@ -47,6 +51,7 @@ public final class DeadLatentTracker {
             }
             if (val[p] > 0f) {
                 sincePositive[idx[p]] = 0;
+                firedInLastBatch[idx[p]]++;
             }
         }
         numDead = 0;
@@ -73,6 +78,11 @@ public final class DeadLatentTracker {
     /** Rows since each latent last had a positive activation. */
     public long[] sincePositive() {
         return sincePositive;
+    }
+
+    /** Positive activations of each latent in the last batch counted. */
+    public int[] firedInLastBatch() {
+        return firedInLastBatch;
     }
 
     /** The counters, for checkpoints. */

@@ -31,9 +31,8 @@ final class Member {
     boolean thresholdStarted;
     StepStats last;
     double lastLr;
-    /** Revival's scratch: the batch mean of x − bDec and the positive activations per latent in the batch. */
+    /** Revival's scratch: the batch mean of x − bDec. */
     private float[] meanOffset;
-    private int[] firedInBatch;
 
     Member(String name, TrainConfig config, int dIn) {
         this.name = name;
@@ -122,26 +121,16 @@ final class Member {
             SparseCodes codes = objective.codes();
             double rate = config.reviveRateAt(schedule, step);
             int n = config.numLatents();
-            if (firedInBatch == null) {
-                firedInBatch = new int[n];
-            }
-            java.util.Arrays.fill(firedInBatch, 0);
-            int[] idx = codes.indices();
-            float[] val = codes.values();
-            for (int p = 0, end = codes.nnz(); p < end; p++) {
-                if (val[p] > 0f) {
-                    firedInBatch[idx[p]]++;
-                }
-            }
+            int[] fired = dead.firedInLastBatch();
             int rows = batch.rows();
-            Revival.apply(sae.bEnc(), dead.sincePositive(), firedInBatch, rows, n, reviveAfter, val, codes.nnz(), rate);
+            Revival.apply(sae.bEnc(), dead.sincePositive(), fired, rows, n, reviveAfter, codes.values(), codes.nnz(), rate);
             if (rate > 0) {
                 int d = batch.cols();
                 if (meanOffset == null) {
                     meanOffset = new float[d];
                 }
-                Revival.meanOffset(batch.data(), batch.rows(), d, d, sae.bDec(), meanOffset);
-                Revival.reviveEncoder(sae.wEncT().data(), n, d, d, dead.sincePositive(), firedInBatch, rows, reviveAfter, meanOffset,
+                Revival.meanOffset(batch.data(), rows, d, d, sae.bDec(), meanOffset);
+                Revival.reviveEncoder(sae.wEncT().data(), n, d, d, dead.sincePositive(), fired, rows, reviveAfter, meanOffset,
                         Revival.growth(lr));
             }
         }

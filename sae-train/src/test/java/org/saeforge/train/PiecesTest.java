@@ -182,19 +182,19 @@ class PiecesTest {
         assertArrayEquals(new long[] {100, 0, 100, 100, 100}, t.sincePositive(), "latent 3 selected at 0, latent 2 at -1: not positive");
         float[] b = {-0.5f, 0.5f, -0.5f, 0.5f, 0.25f};
         // latents 0 and 4: 100 rows unselected; mean positive activation (2 + 4) / 2 = 3, so steps of 0.3 up to 0.3
-        assertEquals(0.3f, Revival.apply(b, t.sinceSelected(), 5, 99, c.values(), c.nnz(), 0.1), 1e-7f);
+        assertEquals(0.3f, Revival.apply(b, t.sinceSelected(), null, 0, 5, 99, c.values(), c.nnz(), 0.1), 1e-7f);
         assertArrayEquals(new float[] {-0.2f, 0.5f, -0.5f, 0.5f, 0.3f}, b, 1e-6f, "raised by a step, capped at 0.1 x 3");
-        Revival.apply(b, t.sinceSelected(), 5, 99, c.values(), c.nnz(), 0.1);
-        Revival.apply(b, t.sinceSelected(), 5, 99, c.values(), c.nnz(), 0.1);
+        Revival.apply(b, t.sinceSelected(), null, 0, 5, 99, c.values(), c.nnz(), 0.1);
+        Revival.apply(b, t.sinceSelected(), null, 0, 5, 99, c.values(), c.nnz(), 0.1);
         assertArrayEquals(new float[] {0.3f, 0.5f, -0.5f, 0.5f, 0.3f}, b, 1e-6f, "never beyond the cap");
         b[0] = 0.9f;
-        Revival.apply(b, t.sinceSelected(), 5, 99, c.values(), c.nnz(), 0.1);
+        Revival.apply(b, t.sinceSelected(), null, 0, 5, 99, c.values(), c.nnz(), 0.1);
         assertEquals(0.9f, b[0], "a bias above the cap stays");
         b[0] = -1f;
-        Revival.apply(b, t.sinceSelected(), 5, 100, c.values(), c.nnz(), 0.1);
+        Revival.apply(b, t.sinceSelected(), null, 0, 5, 100, c.values(), c.nnz(), 0.1);
         assertEquals(-1f, b[0], "since must exceed the window");
         Arrays.fill(val, 0f);
-        assertEquals(0f, Revival.apply(b, t.sinceSelected(), 5, 0, c.values(), c.nnz(), 0.1), "no positive activation, no step");
+        assertEquals(0f, Revival.apply(b, t.sinceSelected(), null, 0, 5, 0, c.values(), c.nnz(), 0.1), "no positive activation, no step");
         assertEquals(-1f, b[0]);
     }
 

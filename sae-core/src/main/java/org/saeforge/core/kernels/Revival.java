@@ -3,8 +3,9 @@ package org.saeforge.core.kernels;
 /**
  * Revival of silent TopK latents, the one definition the CPU trainer and the device loops follow (the CUDA kernels
  * {@code revive_bias}, {@code encoder_row_stats}, {@code revive_encoder_prepare} and {@code revive_encoder} in
- * {@code train.cu} implement the same steps). A latent is silent when its counter (rows since it last had a positive
- * activation) exceeds {@code after}. Each step, for every silent latent:
+ * {@code train.cu} implement the same steps). A latent is {@link #silent} when its counter (rows since it last had a
+ * positive activation) exceeds {@code after} or it fired too rarely in a batch longer than that window. Each step, for
+ * every silent latent:
  * <ol>
  * <li>{@link #apply bias}: its encoder bias rises by {@code rate} times the mean positive activation of the batch just
  * trained on, up to {@link #CAP} times that mean (a bias already above it stays), so that it fires again and the
@@ -42,11 +43,6 @@ public final class Revival {
      */
     public static boolean silent(long[] since, int[] fired, int j, long after, int rows) {
         return since[j] > after || (fired != null && after < rows && (long) fired[j] * after < rows);
-    }
-
-    /** {@link #apply(float[], long[], int[], int, int, long, float[], int, double)} with the window alone. */
-    public static float apply(float[] bEnc, long[] since, int n, long after, float[] val, int nnz, double rate) {
-        return apply(bEnc, since, null, 0, n, after, val, nnz, rate);
     }
 
     /**
@@ -100,21 +96,14 @@ public final class Revival {
     }
 
     /**
-     * The encoder step on the rows {@code wEncT[j·ld .. j·ld + d)} of the latents with {@code since[j] > after}, given
-     * the batch's mean offset {@code u} ({@link #meanOffset}): first {@code w −= (w·u / u·u) u} when {@code w·u < 0};
+     * The encoder step on the rows {@code wEncT[j·ld .. j·ld + d)} of the latents {@link #silent} by the counters
+     * {@code since} and the batch's positive activations per latent {@code fired} (of {@code rows} rows), given the
+     * batch's mean offset {@code u} ({@link #meanOffset}): first {@code w −= (w·u / u·u) u} when {@code w·u < 0};
      * then, when the row's norm is below the mean norm of the latents that are not silent (norms taken before this
      * step), {@code w *= min(mean, norm · (1 + growth)) / norm} ({@link #growth}). Dots and norms are summed in double.
      * The trainers take this step when the revival rate of the step is positive.
      *
      * @return the number of rows changed
-     */
-    public static int reviveEncoder(float[] wEncT, int n, int d, int ld, long[] since, long after, float[] u, double growth) {
-        return reviveEncoder(wEncT, n, d, ld, since, null, 0, after, u, growth);
-    }
-
-    /**
-     * As {@link #reviveEncoder(float[], int, int, int, long[], long, float[], double)} for the latents {@link #silent} by
-     * the counters and the batch's positive activations per latent {@code fired} (of {@code rows} rows).
      */
     public static int reviveEncoder(float[] wEncT, int n, int d, int ld, long[] since, int[] fired, int rows, long after, float[] u,
                                     double growth) {

@@ -33,11 +33,11 @@ class RevivalTest {
         long[] since = {0, 100, 101, 500, 999, 102};
         float[] u = {2, 0, 0};
         float[] projected = w.clone();
-        assertEquals(1, Revival.reviveEncoder(projected, 6, d, d, since, 100, u, 0), "growth 0: only the projection");
+        assertEquals(1, Revival.reviveEncoder(projected, 6, d, d, since, null, 0, 100, u, 0), "growth 0: only the projection");
         float[] expected = w.clone();
         expected[6] = 0;
         assertArrayEquals(expected, projected);
-        assertEquals(3, Revival.reviveEncoder(w, 6, d, d, since, 100, u, 0.05));
+        assertEquals(3, Revival.reviveEncoder(w, 6, d, d, since, null, 0, 100, u, 0.05));
         assertArrayEquals(new float[] {2, 0, 0, 0, 4, 0}, Arrays.copyOf(w, 6), "rows that are not silent stay");
         assertArrayEquals(new float[] {0, 1.05f, 0}, Arrays.copyOfRange(w, 6, 9), 1e-6f);
         assertArrayEquals(new float[] {0.525f, 0, 0}, Arrays.copyOfRange(w, 9, 12), 1e-6f);
@@ -88,7 +88,7 @@ class RevivalTest {
             u[i] = (float) rnd.nextGaussian();
         }
         float[] before = w.clone();
-        int changed = Revival.reviveEncoder(w, n, d, ld, since, 9, u, Revival.growth(5e-3));
+        int changed = Revival.reviveEncoder(w, n, d, ld, since, null, 0, 9, u, Revival.growth(5e-3));
         int silentAgainst = 0;
         for (int j = 0; j < n; j++) {
             double wu = 0;
