@@ -145,8 +145,9 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         if (reviveAfter < -1) {
             throw new SaeException("--revive-after must be >= 0 rows (0 turns it off), got " + reviveAfter);
         }
-        if (reviveAfter > 0 && architecture != Architecture.TOPK) {
-            throw new SaeException("--revive-after applies to --architecture topk only (use 0 or leave it out for " + arch + ")");
+        if (reviveAfter > 0 && !revives(architecture)) {
+            throw new SaeException("--revive-after applies to --architecture topk, batchtopk and matryoshka only (use 0 or leave it out for "
+                    + arch + ")");
         }
         if (!(reviveRate >= 0 && reviveRate <= 1)) {
             throw new SaeException("--revive-rate must be in [0, 1], got " + reviveRate);
@@ -293,7 +294,12 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         if (reviveAfter >= 0) {
             return reviveAfter;
         }
-        return architecture == Architecture.TOPK && reviveRate > 0 ? autoReviveAfter(numLatents, k) : 0;
+        return revives(architecture) && reviveRate > 0 ? autoReviveAfter(numLatents, k) : 0;
+    }
+
+    /** True for the architectures that revival serves: those that select latents by rank (TopK, BatchTopK, Matryoshka). */
+    public static boolean revives(Architecture architecture) {
+        return architecture == Architecture.TOPK || architecture.batchSelection();
     }
 
     /**

@@ -205,8 +205,11 @@ class PiecesTest {
         assertEquals(8L * 1366, TrainConfig.defaults(4096, 3).effectiveReviveAfter(), "rounded up");
         assertEquals(0, topk.toBuilder().reviveAfter(0).build().effectiveReviveAfter());
         assertEquals(0, topk.toBuilder().reviveRate(0).build().effectiveReviveAfter());
-        assertEquals(0, TrainConfig.defaults(Architecture.BATCH_TOPK, 4096, 16).effectiveReviveAfter(), "topk only by default");
+        assertEquals(2048, TrainConfig.defaults(Architecture.BATCH_TOPK, 4096, 16).effectiveReviveAfter(), "batch selection too");
+        assertEquals(2048, TrainConfig.defaults(Architecture.MATRYOSHKA, 4096, 16).effectiveReviveAfter());
+        assertEquals(0, TrainConfig.defaults(Architecture.JUMPRELU, 4096, 16).effectiveReviveAfter(), "not the threshold/L1 ones");
         assertThrows(SaeException.class, () -> TrainConfig.defaults(Architecture.RELU, 64, 0).toBuilder().reviveAfter(100).build());
+        assertThrows(SaeException.class, () -> TrainConfig.defaults(Architecture.JUMPRELU, 64, 8).toBuilder().reviveAfter(100).build());
         assertThrows(SaeException.class, () -> topk.toBuilder().reviveAfter(-2).build());
         assertThrows(SaeException.class, () -> topk.toBuilder().reviveRate(1.5).build());
         LrSchedule s = topk.schedule();
