@@ -53,7 +53,11 @@ class PiecesTest {
         // sparsify's rate for long runs, up to 16x higher for short ones
         assertEquals(4e-4, TrainConfig.autoLr(Architecture.TOPK, 4096, 244_140), 1e-12, "1B rows");
         assertEquals(4e-4 * 1.5 * Math.sqrt(20_000.0 / 732), TrainConfig.defaults(4096, 16).withTokens(3_000_000).effectiveLr(), 1e-12);
-        assertEquals(4e-4 * Math.sqrt(20_000.0 / 732), TrainConfig.autoLr(Architecture.BATCH_TOPK, 4096, 732), 1e-12, "1.5 is TopK's");
+        assertEquals(4e-4 * 2.25 * Math.sqrt(20_000.0 / 732), TrainConfig.autoLr(Architecture.BATCH_TOPK, 4096, 732), 1e-12, "2.25 for batch selection");
+        assertEquals(4e-4 * 2.25 * Math.sqrt(20_000.0 / 244), TrainConfig.autoLr(Architecture.MATRYOSHKA, 4096, 244), 1e-12, "above 16x");
+        assertEquals(4e-4 * 32, TrainConfig.autoLr(Architecture.BATCH_TOPK, 4096, 10), 1e-12, "capped at 32x");
+        assertEquals(4e-4, TrainConfig.autoLr(Architecture.BATCH_TOPK, 4096, 101_250), 1e-12, "sparsify's rate from 101,250 steps on");
+        assertEquals(4e-4 * Math.sqrt(20_000.0 / 732), TrainConfig.autoLr(Architecture.RELU, 4096, 732), 1e-12, "1 for the others");
         assertEquals(4e-4, TrainConfig.autoLr(Architecture.TOPK, 4096, 45_000), 1e-12, "sparsify's rate from 45,000 steps on");
         assertEquals(4e-4 * 16, TrainConfig.autoLr(Architecture.TOPK, 4096, 10), 1e-12);
         assertEquals(2 * TrainConfig.autoLr(Architecture.RELU, 4096, 732), TrainConfig.autoLr(Architecture.JUMPRELU, 4096, 732), 1e-15);
