@@ -15,11 +15,14 @@ import java.util.Map;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.saeforge.core.SaeException;
 import org.saeforge.core.data.ActivationSource;
 import org.saeforge.core.data.ActivationSources;
 import org.saeforge.core.io.Json;
 import org.saeforge.core.kernels.Device;
+import org.saeforge.core.model.Architecture;
 import org.saeforge.core.model.SparseAutoencoder;
 import org.saeforge.core.tensor.FloatMatrix;
 import org.saeforge.train.synth.SyntheticData;
@@ -135,6 +138,22 @@ class TrainerTest {
         }
         assertTrue(plain > 0.02, "the run without revival has latents that never fire on the held-out rows: " + plain);
         assertTrue(revived < plain / 2, "dead fraction with revival " + revived + " vs without " + plain);
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = Architecture.class, names = {"BATCH_TOPK", "MATRYOSHKA"})
+    void revivalKeepsBatchSelectedLatentsFiring(Architecture arch) {
+        // the same revival serves the batch-selection architectures by default
+        TrainConfig base = small().toBuilder().architecture(arch).tokens(150_000).lr(1e-2).build();
+        assertEquals(TrainConfig.autoReviveAfter(192, 4), base.effectiveReviveAfter());
+        double revived;
+        double plain;
+        try (ActivationSource src = ActivationSources.open(data)) {
+            revived = new Trainer(base, null).train(src, null, null, null).eval().deadFraction();
+            plain = new Trainer(base.toBuilder().reviveAfter(0).build(), null).train(src, null, null, null).eval().deadFraction();
+        }
+        assertTrue(plain > 0.02, arch + ": the run without revival has latents that never fire on the held-out rows: " + plain);
+        assertTrue(revived < plain / 2, arch + ": dead fraction with revival " + revived + " vs without " + plain);
     }
 
     @Test
