@@ -115,11 +115,14 @@ class ArchitecturesTrainingTest {
         JsonNode last = Json.mapper().readTree(lines.get(lines.size() - 1));
         JsonNode prefixes = last.get("fvu_prefixes");
         assertEquals(5, prefixes.size(), "192/16, /8, /4, /2 and 192");
-        // the first 12 latents alone explain half of the variance, and longer prefixes explain more (the last two nearly
-        // tie: half of the 192 latents suffice for 96 true features)
+        // the first 12 latents alone explain half of the variance, and longer prefixes explain more, except that the last
+        // two nearly tie: half of the 192 latents suffice for 96 true features, and revival keeps the surplus half firing,
+        // which costs the whole dictionary a few percent against the half (measured on this data: 1.01 to 1.06 times the
+        // half's FVU over seeds, rates and revival on or off)
         assertTrue(prefixes.get(0).asDouble() < 0.6, last.toString());
         for (int i = 1; i < prefixes.size(); i++) {
-            assertTrue(prefixes.get(i).asDouble() < 1.05 * prefixes.get(i - 1).asDouble(), last.toString());
+            double slack = i == prefixes.size() - 1 ? 1.1 : 1.0;
+            assertTrue(prefixes.get(i).asDouble() < slack * prefixes.get(i - 1).asDouble(), last.toString());
         }
         assertTrue(prefixes.get(2).asDouble() < 0.5 * prefixes.get(0).asDouble(), last.toString());
     }
