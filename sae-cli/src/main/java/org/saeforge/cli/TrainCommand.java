@@ -101,7 +101,8 @@ final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--lr", paramLabel = "LR", split = ",",
             description = "Adam learning rate; a comma list sweeps (default: 2e-4 / sqrt(num-latents / 16384) x min(16, max(1, m x sqrt(20000 / steps))), "
-                    + "m = 1.5 for topk and 1 for the others, x2 for jumprelu; see docs/training.md).")
+                    + "m = 1.5 for topk, 2.25 for batchtopk and matryoshka (cap 32 instead of 16), 1 for the others, x2 for jumprelu; "
+                    + "see docs/training.md).")
     List<String> lr;
 
     @Option(names = "--warmup-steps", paramLabel = "N", description = "Linear warm-up steps (default min(1000, 5%% of steps)).")
@@ -129,14 +130,15 @@ final class TrainCommand implements Callable<Integer> {
     Long deadAfter;
 
     @Option(names = "--revive-after", paramLabel = "ROWS", converter = Counts.class,
-            description = "topk, batchtopk, matryoshka: revive a latent without a positive activation for more than this many rows (when that is shorter "
-                    + "than a batch: with fewer positive activations in the batch than the batch holds such windows) until it fires again: raise "
+            description = "topk, batchtopk, matryoshka: revive a latent without a positive activation for more than this many rows "
+                    + "(when that is shorter than a batch: with fewer positive activations in the batch than the batch holds such windows) until it fires again: raise "
                     + "its encoder bias (capped at 0.1 x the mean activation), remove the part of its encoder row that points against "
                     + "the batch mean and grow a short row; 0 turns it off (default: 8 x num-latents / k).")
     Long reviveAfter;
 
     @Option(names = "--revive-rate", paramLabel = "R", defaultValue = "0.02",
-            description = "topk, batchtopk, matryoshka: that bias step per training step as a fraction of the mean positive activation, fading with sqrt(lr / peak lr) (default ${DEFAULT-VALUE}).")
+            description = "topk, batchtopk, matryoshka: that bias step per training step as a fraction of the mean positive activation, "
+                    + "fading with sqrt(lr / peak lr) (default ${DEFAULT-VALUE}).")
     double reviveRate;
 
     @Option(names = "--auxk-coef", paramLabel = "C", defaultValue = "0.03125", description = "AuxK loss coefficient; 0 disables it (default 1/32).")

@@ -35,12 +35,12 @@ import org.saeforge.core.model.Architecture;
  * @param kAnneal        fraction of the run over which k anneals from kStart to k (default {@link #DEFAULT_K_ANNEAL})
  * @param deadAfter      a latent not firing for this many rows is dead and feeds AuxK; -1 (default) means
  *                       {@link #autoDeadAfter}
- * @param reviveAfter    TopK, BatchTopK, Matryoshka: a latent without a positive activation for more than this many rows is revived every
- *                       step until it fires again (encoder bias and row, {@link org.saeforge.core.kernels.Revival};
- *                       {@link #effectiveReviveAfter}); -1 (default) means
+ * @param reviveAfter    TopK, BatchTopK, Matryoshka: a latent without a positive activation for more than this many
+ *                       rows is revived every step until it fires again (encoder bias and row,
+ *                       {@link org.saeforge.core.kernels.Revival}; {@link #effectiveReviveAfter}); -1 (default) means
  *                       {@link #autoReviveAfter}, 0 turns it off
- * @param reviveRate     TopK, BatchTopK, Matryoshka: that step as a fraction of the batch's mean positive activation, times
- *                       sqrt(lr / peak lr) (default 0.02)
+ * @param reviveRate     TopK, BatchTopK, Matryoshka: that step as a fraction of the batch's mean positive activation,
+ *                       times sqrt(lr / peak lr) (default 0.02)
  * @param auxKCoef       AuxK loss coefficient (default 1/32, TopK/BatchTopK/Matryoshka); 0 disables AuxK
  * @param kAux           latents AuxK selects per row; -1 means dIn / 2
  * @param l1Coef         ReLU: L1 coefficient on activations weighted by decoder row norms (default 5, in units where
@@ -260,14 +260,15 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
      * revival the best TopK rate of a sweep was 4e-3 at 244 and 732 steps and 2e-3 at 2441 steps; with revival (which
      * keeps latents firing at higher rates) the best rates rose (8e-3 at 244 steps, 4e-3 at 732), hence TopK's 1.5
      * (5.4e-3, 3.1e-3 and 1.7e-3 at those budgets); with revival the batch-selection architectures did best at 8e-3 to
-     * 1.6e-2 at 244 steps and 4e-3 to 1.6e-2 at 732 (1.6e-2 at 244 steps already 22% worse on repeated rows),
-     * hence their 2.25 (8.1e-3 and 4.7e-3); sparsify's value suits runs of
+     * 1.6e-2 at 244 steps and 4e-3 to 1.6e-2 at 732 (1.6e-2 at 244 steps already 22% worse on repeated rows), hence
+     * their 2.25 (8.1e-3, 4.7e-3 and 2.6e-3; the best at 2441 steps was 4e-3, 3% better); sparsify's value suits runs of
      * tens of thousands of steps; JumpReLU (on normalized rows, with thresholds to learn) did best at about twice the
      * TopK rate of the first measurement.
      */
     public static double autoLr(Architecture architecture, int numLatents, long steps) {
         double base = 2e-4 / Math.sqrt(numLatents / 16384.0);
-        double m = architecture == Architecture.TOPK ? TOPK_LR_BOOST : architecture.batchSelection() ? BATCH_SELECTION_LR_BOOST : 1;
+        double m = architecture == Architecture.TOPK ? TOPK_LR_BOOST
+                : architecture.batchSelection() ? BATCH_SELECTION_LR_BOOST : 1;
         double cap = architecture.batchSelection() ? 32 : 16;
         double boost = Math.min(cap, Math.max(1, m * Math.sqrt(20_000.0 / Math.max(1, steps))));
         return base * boost * (architecture == Architecture.JUMPRELU ? 2 : 1);
