@@ -34,7 +34,7 @@ for a in $ARCHS; do
       auto) lr_args=(--lr "$AUTO_LR"); case "$a" in topk|batchtopk|matryoshka) lr_args+=(--revive-after 0);; esac ;;
       *) lr_args=(--lr "$lr");;
     esac
-    if [ -f "archlr/$name-test.json" ] && [ -s "archlr/$name-test.json" ]; then echo "== $name (done)" >&2; continue; fi
+    if [ -s "archlr/$name-test.json" ]; then echo "== $name (done)" >&2; continue; fi
     echo "== $name" >&2
     sae train --data train.npy --truth truth.npy --architecture "$a" --num-latents "$LATENTS" "${sparsity[@]}" --batch-size "$BATCH" \
         --tokens "$TOKENS" --threads "$THREADS" --seed "$SEED" --checkpoint-every 0 --out "archlr/$name" "${lr_args[@]}" \

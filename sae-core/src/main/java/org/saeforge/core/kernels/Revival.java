@@ -1,11 +1,11 @@
 package org.saeforge.core.kernels;
 
 /**
- * Revival of silent TopK latents, the one definition the CPU trainer and the device loops follow (the CUDA kernels
- * {@code revive_bias}, {@code encoder_row_stats}, {@code revive_encoder_prepare} and {@code revive_encoder} in
- * {@code train.cu} implement the same steps). A latent is {@link #silent} when its counter (rows since it last had a
- * positive activation) exceeds {@code after} or it fired too rarely in a batch longer than that window. Each step, for
- * every silent latent:
+ * Revival of silent latents in the SAEs that select latents by rank (TopK, BatchTopK, Matryoshka), the one definition
+ * the CPU trainer and the device loops follow (the CUDA kernels {@code revive_bias}, {@code encoder_row_stats},
+ * {@code revive_encoder_prepare} and {@code revive_encoder} in {@code train.cu} implement the same steps for TopK). A
+ * latent is {@link #silent} when its counter (rows since it last had a positive activation) exceeds {@code after} or it
+ * fired too rarely in a batch longer than that window. Each step, for every silent latent:
  * <ol>
  * <li>{@link #apply bias}: its encoder bias rises by {@code rate} times the mean positive activation of the batch just
  * trained on, up to {@link #CAP} times that mean (a bias already above it stays), so that it fires again and the

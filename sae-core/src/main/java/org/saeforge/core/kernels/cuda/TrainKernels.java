@@ -218,8 +218,7 @@ public final class TrainKernels {
                 KernelArgs.of().ptr(stats).ptr(sincePositive).ptr(fired).l(rows).ptr(u).i(n).i(ld).l(after).ptr(scalars));
         ctx.launch(fn("revive_encoder"), n, 1, rowThreads, 0,
                 KernelArgs.of().ptr(wEnc).ptr(bf16Shadow).ptr(u).ptr(sincePositive).ptr(fired).l(rows).ptr(stats).ptr(scalars).i(ld)
-                        .l(after)
-                        .d(1 + growth));
+                        .l(after).d(1 + growth));
     }
 
     /** {@code firstBad[0] = step + 1} when {@code sse[0]} or {@code sseAux[0]} is not finite and firstBad[0] is 0. */
