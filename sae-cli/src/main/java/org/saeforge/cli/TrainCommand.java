@@ -130,15 +130,16 @@ final class TrainCommand implements Callable<Integer> {
     Long deadAfter;
 
     @Option(names = "--revive-after", paramLabel = "ROWS", converter = Counts.class,
-            description = "topk, batchtopk, matryoshka: revive a latent without a positive activation for more than this many rows "
-                    + "(when that is shorter than a batch: with fewer positive activations in the batch than the batch holds such windows) until it fires again: raise "
+            description = "Revive a latent without a positive activation for more than this many rows (when that is shorter than a "
+                    + "batch: with fewer positive activations in the batch than the batch holds such windows) until it fires again: raise "
                     + "its encoder bias (capped at 0.1 x the mean activation), remove the part of its encoder row that points against "
-                    + "the batch mean and grow a short row; 0 turns it off (default: 8 x num-latents / k).")
+                    + "the batch mean, grow a short row and, for jumprelu, lower its threshold; every architecture; 0 turns it off "
+                    + "(default: 8 x num-latents / k, with k = 32 for relu).")
     Long reviveAfter;
 
     @Option(names = "--revive-rate", paramLabel = "R", defaultValue = "0.02",
-            description = "topk, batchtopk, matryoshka: that bias step per training step as a fraction of the mean positive activation, "
-                    + "fading with sqrt(lr / peak lr) (default ${DEFAULT-VALUE}).")
+            description = "That bias step per training step as a fraction of the mean positive activation, and the fraction by which a "
+                    + "jumprelu threshold falls, fading with sqrt(lr / peak lr) (default ${DEFAULT-VALUE}).")
     double reviveRate;
 
     @Option(names = "--auxk-coef", paramLabel = "C", defaultValue = "0.03125", description = "AuxK loss coefficient; 0 disables it (default 1/32).")

@@ -35,12 +35,12 @@ import org.saeforge.core.model.Architecture;
  * @param kAnneal        fraction of the run over which k anneals from kStart to k (default {@link #DEFAULT_K_ANNEAL})
  * @param deadAfter      a latent not firing for this many rows is dead and feeds AuxK; -1 (default) means
  *                       {@link #autoDeadAfter}
- * @param reviveAfter    TopK, BatchTopK, Matryoshka: a latent without a positive activation for more than this many
- *                       rows is revived every step until it fires again (encoder bias and row,
+ * @param reviveAfter    a latent without a positive activation for more than this many rows is revived every step
+ *                       until it fires again (encoder bias and row, and the JumpReLU threshold;
  *                       {@link org.saeforge.core.kernels.Revival}; {@link #effectiveReviveAfter}); -1 (default) means
  *                       {@link #autoReviveAfter}, 0 turns it off
- * @param reviveRate     TopK, BatchTopK, Matryoshka: that step as a fraction of the batch's mean positive activation,
- *                       times sqrt(lr / peak lr) (default 0.02)
+ * @param reviveRate     the bias step as a fraction of the batch's mean positive activation, and the fraction by which a
+ *                       JumpReLU threshold falls, times sqrt(lr / peak lr) (default 0.02)
  * @param auxKCoef       AuxK loss coefficient (default 1/32, TopK/BatchTopK/Matryoshka); 0 disables AuxK
  * @param kAux           latents AuxK selects per row; -1 means dIn / 2
  * @param l1Coef         ReLU: L1 coefficient on activations weighted by decoder row norms (default 5, in units where
@@ -144,10 +144,6 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         }
         if (reviveAfter < -1) {
             throw new SaeException("--revive-after must be >= 0 rows (0 turns it off), got " + reviveAfter);
-        }
-        if (reviveAfter > 0 && !revives(architecture)) {
-            throw new SaeException("--revive-after applies to --architecture topk, batchtopk and matryoshka only (use 0 or leave it out for "
-                    + arch + ")");
         }
         if (!(reviveRate >= 0 && reviveRate <= 1)) {
             throw new SaeException("--revive-rate must be in [0, 1], got " + reviveRate);
@@ -302,13 +298,11 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         if (reviveAfter >= 0) {
             return reviveAfter;
         }
-        return revives(architecture) && reviveRate > 0 ? autoReviveAfter(numLatents, k) : 0;
+        return reviveRate > 0 ? autoReviveAfter(numLatents, k > 0 ? k : ASSUMED_L0) : 0;
     }
 
-    /** True for the architectures that revival serves: those that select latents by rank (TopK, BatchTopK, Matryoshka). */
-    public static boolean revives(Architecture architecture) {
-        return architecture == Architecture.TOPK || architecture.batchSelection();
-    }
+    /** The L0 the default revival window assumes where k sets none (ReLU, JumpReLU without a target L0). */
+    public static final int ASSUMED_L0 = 32;
 
     /**
      * The default revival window: 8 times the mean interval between a latent's selections, {@code numLatents / k} rows

@@ -203,7 +203,7 @@ class PiecesTest {
     }
 
     @Test
-    void revivalDefaultsToTopKAndFadesWithTheLearningRate() {
+    void revivalIsOnForEveryArchitectureAndFadesWithTheLearningRate() {
         TrainConfig topk = TrainConfig.defaults(4096, 16).withTokens(1_000_000);
         assertEquals(2048, topk.effectiveReviveAfter(), "8 x numLatents / k rows");
         assertEquals(8L * 1366, TrainConfig.defaults(4096, 3).effectiveReviveAfter(), "rounded up");
@@ -211,9 +211,11 @@ class PiecesTest {
         assertEquals(0, topk.toBuilder().reviveRate(0).build().effectiveReviveAfter());
         assertEquals(2048, TrainConfig.defaults(Architecture.BATCH_TOPK, 4096, 16).effectiveReviveAfter(), "batch selection too");
         assertEquals(2048, TrainConfig.defaults(Architecture.MATRYOSHKA, 4096, 16).effectiveReviveAfter());
-        assertEquals(0, TrainConfig.defaults(Architecture.JUMPRELU, 4096, 16).effectiveReviveAfter(), "not the threshold/L1 ones");
-        assertThrows(SaeException.class, () -> TrainConfig.defaults(Architecture.RELU, 64, 0).toBuilder().reviveAfter(100).build());
-        assertThrows(SaeException.class, () -> TrainConfig.defaults(Architecture.JUMPRELU, 64, 8).toBuilder().reviveAfter(100).build());
+        assertEquals(2048, TrainConfig.defaults(Architecture.JUMPRELU, 4096, 16).effectiveReviveAfter(), "8 x numLatents / target L0");
+        assertEquals(8 * 4096 / TrainConfig.ASSUMED_L0, TrainConfig.defaults(Architecture.RELU, 4096, 0).effectiveReviveAfter(),
+                "relu has no k: L0 32 assumed");
+        assertEquals(100, TrainConfig.defaults(Architecture.RELU, 64, 0).toBuilder().reviveAfter(100).build().effectiveReviveAfter());
+        assertEquals(0, TrainConfig.defaults(Architecture.JUMPRELU, 64, 8).toBuilder().reviveRate(0).build().effectiveReviveAfter());
         assertThrows(SaeException.class, () -> topk.toBuilder().reviveAfter(-2).build());
         assertThrows(SaeException.class, () -> topk.toBuilder().reviveRate(1.5).build());
         LrSchedule s = topk.schedule();

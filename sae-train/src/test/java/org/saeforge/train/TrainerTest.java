@@ -156,6 +156,23 @@ class TrainerTest {
         assertTrue(revived < plain / 2, arch + ": dead fraction with revival " + revived + " vs without " + plain);
     }
 
+    @ParameterizedTest
+    @EnumSource(value = Architecture.class, names = {"JUMPRELU", "RELU"})
+    void revivalKeepsThresholdLatentsFiring(Architecture arch) {
+        // revival serves JumpReLU (with its threshold step) and ReLU by default too
+        TrainConfig base = small().toBuilder().architecture(arch).k(arch == Architecture.RELU ? 0 : 4).normalizeActivations(true)
+                .tokens(150_000).lr(1e-2).build();
+        assertTrue(base.effectiveReviveAfter() > 0);
+        double revived;
+        double plain;
+        try (ActivationSource src = ActivationSources.open(data)) {
+            revived = new Trainer(base, null).train(src, null, null, null).eval().deadFraction();
+            plain = new Trainer(base.toBuilder().reviveAfter(0).build(), null).train(src, null, null, null).eval().deadFraction();
+        }
+        assertTrue(plain > 0.02, arch + ": the run without revival has latents that never fire on the held-out rows: " + plain);
+        assertTrue(revived < plain / 2, arch + ": dead fraction with revival " + revived + " vs without " + plain);
+    }
+
     @Test
     void refusesImpossibleConfigurations() {
         assertThrows(SaeException.class, () -> TrainConfig.defaults(10, 11));

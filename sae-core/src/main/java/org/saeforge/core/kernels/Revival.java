@@ -1,9 +1,9 @@
 package org.saeforge.core.kernels;
 
 /**
- * Revival of silent latents in the SAEs that select latents by rank (TopK, BatchTopK, Matryoshka), the one definition
- * the CPU trainer and the device loops follow (the CUDA kernels {@code revive_bias}, {@code encoder_row_stats},
- * {@code revive_encoder_prepare} and {@code revive_encoder} in {@code train.cu} implement the same steps for TopK). A
+ * Revival of silent latents, for every architecture: the one definition the CPU trainer and the device loops follow (the
+ * CUDA kernels {@code revive_bias}, {@code encoder_row_stats}, {@code revive_encoder_prepare} and {@code revive_encoder}
+ * in {@code train.cu} implement the same steps for TopK, the one architecture the GPU trains). A
  * latent is {@link #silent} when its counter (rows since it last had a positive activation) exceeds {@code after} or it
  * fired too rarely in a batch longer than that window. Each step, for every silent latent:
  * <ol>
@@ -17,7 +17,13 @@ package org.saeforge.core.kernels;
  * and a row shorter than the mean norm of the latents that are not silent grows by a factor {@code 1 + GROWTH · lr}
  * (at most to that mean): gradients shrink the rows of latents that fire where they do not help until they cannot
  * reach the k-th pre-activation of any row.</li>
+ * <li>{@link #decayThresholds threshold} (JumpReLU): its threshold falls by the factor {@code 1 − rate}, so that the
+ * latent starts firing on the rows where its pre-activation is highest. A JumpReLU latent below its threshold gets no
+ * gradient (the straight-through estimator only reaches pre-activations within half the bandwidth of it), so without
+ * this step the bias and encoder steps alone left more latents silent (measured: docs/training.md).</li>
  * </ol>
+ * ReLU fires where the pre-activation is positive, so the first two steps serve it as they serve the rank-selecting
+ * architectures.
  * Nothing changes when {@code rate} is 0; the bias step also needs a positive activation in the batch.
  */
 public final class Revival {
@@ -147,6 +153,30 @@ public final class Revival {
                 touched = true;
             }
             if (touched) {
+                changed++;
+            }
+        }
+        return changed;
+    }
+
+    /**
+     * The threshold step on the JumpReLU latents {@link #silent} by the counters {@code since} and the batch's positive
+     * activations per latent {@code fired} (of {@code rows} rows): {@code logThreshold[j] += log(1 − rate)} and
+     * {@code threshold[j] = exp(logThreshold[j])} (the trained parameter is the log; the threshold its exponential).
+     *
+     * @return the number of thresholds lowered
+     */
+    public static int decayThresholds(float[] logThreshold, float[] threshold, int n, long[] since, int[] fired, int rows, long after,
+                                      double rate) {
+        if (!(rate > 0 && rate < 1)) {
+            return 0;
+        }
+        float down = (float) Math.log1p(-rate);
+        int changed = 0;
+        for (int j = 0; j < n; j++) {
+            if (silent(since, fired, j, after, rows)) {
+                logThreshold[j] += down;
+                threshold[j] = (float) Math.exp(logThreshold[j]);
                 changed++;
             }
         }

@@ -63,6 +63,30 @@ class RevivalTest {
     }
 
     @Test
+    void silentJumpReluThresholdsFallByTheRate() {
+        float[] logTheta = {(float) Math.log(0.5), (float) Math.log(0.8), (float) Math.log(0.02), (float) Math.log(2)};
+        float[] theta = new float[4];
+        for (int j = 0; j < 4; j++) {
+            theta[j] = (float) Math.exp(logTheta[j]);
+        }
+        long[] since = {0, 101, 5000, 100};
+        float[] before = theta.clone();
+        assertEquals(0, Revival.decayThresholds(logTheta, theta, 4, since, null, 0, 100, 0), "rate 0: nothing");
+        assertArrayEquals(before, theta);
+        assertEquals(2, Revival.decayThresholds(logTheta, theta, 4, since, null, 0, 100, 0.1));
+        assertEquals(before[0], theta[0], "fired within the window");
+        assertEquals(before[3], theta[3], "the window must be exceeded");
+        assertEquals(0.72, theta[1], 1e-6, "0.8 x (1 - 0.1)");
+        assertEquals(0.018, theta[2], 1e-7);
+        for (int j = 0; j < 4; j++) {
+            assertEquals((float) Math.exp(logTheta[j]), theta[j], "the threshold stays the exponential of the trained log");
+        }
+        // the count test too: in a batch of 4096 rows and a window of 2048, one activation is too few
+        assertEquals(1, Revival.decayThresholds(logTheta, theta, 4, new long[4], new int[] {2, 1, 5, 9}, 4096, 2048, 0.1));
+        assertEquals(0.648, theta[1], 1e-6);
+    }
+
+    @Test
     void growthFollowsTheLearningRate() {
         assertEquals(0.05, Revival.growth(5e-3), 1e-12);
         assertEquals(0.0, Revival.growth(0), 0);
