@@ -133,8 +133,8 @@ final class TrainCommand implements Callable<Integer> {
             description = "Revive a latent without a positive activation for more than this many rows (when that is shorter than a "
                     + "batch: with fewer positive activations in the batch than the batch holds such windows) until it fires again: raise "
                     + "its encoder bias (capped at 0.1 x the mean activation), remove the part of its encoder row that points against "
-                    + "the batch mean, grow a short row and, for jumprelu, lower its threshold; every architecture; 0 turns it off "
-                    + "(default: 8 x num-latents / k, with k = 32 for relu).")
+                    + "the batch mean, grow a short row and, for jumprelu, lower its threshold; all but relu; 0 turns it off "
+                    + "(default: 8 x num-latents / k, with k = 32 for jumprelu without a target L0).")
     Long reviveAfter;
 
     @Option(names = "--revive-rate", paramLabel = "R", defaultValue = "0.02",

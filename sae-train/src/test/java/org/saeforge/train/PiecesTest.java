@@ -203,7 +203,7 @@ class PiecesTest {
     }
 
     @Test
-    void revivalIsOnForEveryArchitectureAndFadesWithTheLearningRate() {
+    void revivalIsOnForAllButReluAndFadesWithTheLearningRate() {
         TrainConfig topk = TrainConfig.defaults(4096, 16).withTokens(1_000_000);
         assertEquals(2048, topk.effectiveReviveAfter(), "8 x numLatents / k rows");
         assertEquals(8L * 1366, TrainConfig.defaults(4096, 3).effectiveReviveAfter(), "rounded up");
@@ -212,9 +212,14 @@ class PiecesTest {
         assertEquals(2048, TrainConfig.defaults(Architecture.BATCH_TOPK, 4096, 16).effectiveReviveAfter(), "batch selection too");
         assertEquals(2048, TrainConfig.defaults(Architecture.MATRYOSHKA, 4096, 16).effectiveReviveAfter());
         assertEquals(2048, TrainConfig.defaults(Architecture.JUMPRELU, 4096, 16).effectiveReviveAfter(), "8 x numLatents / target L0");
-        assertEquals(8 * 4096 / TrainConfig.ASSUMED_L0, TrainConfig.defaults(Architecture.RELU, 4096, 0).effectiveReviveAfter(),
-                "relu has no k: L0 32 assumed");
-        assertEquals(100, TrainConfig.defaults(Architecture.RELU, 64, 0).toBuilder().reviveAfter(100).build().effectiveReviveAfter());
+        assertEquals(8 * 4096 / TrainConfig.ASSUMED_L0,
+                new TrainConfig.Builder().architecture(Architecture.JUMPRELU).numLatents(4096).k(0).l0Coef(0.1).build().effectiveReviveAfter(),
+                "jumprelu without a target L0: L0 32 assumed");
+        assertEquals(0, TrainConfig.defaults(Architecture.RELU, 4096, 0).effectiveReviveAfter(), "not relu");
+        SaeException relu = assertThrows(SaeException.class,
+                () -> TrainConfig.defaults(Architecture.RELU, 64, 0).toBuilder().reviveAfter(100).build());
+        assertTrue(relu.getMessage().contains("--revive-after does not apply to --architecture relu"), relu.getMessage());
+        assertEquals(0, TrainConfig.defaults(Architecture.RELU, 64, 0).toBuilder().reviveAfter(0).build().effectiveReviveAfter());
         assertEquals(0, TrainConfig.defaults(Architecture.JUMPRELU, 64, 8).toBuilder().reviveRate(0).build().effectiveReviveAfter());
         assertThrows(SaeException.class, () -> topk.toBuilder().reviveAfter(-2).build());
         assertThrows(SaeException.class, () -> topk.toBuilder().reviveRate(1.5).build());

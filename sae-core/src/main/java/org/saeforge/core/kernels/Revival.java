@@ -1,7 +1,7 @@
 package org.saeforge.core.kernels;
 
 /**
- * Revival of silent latents, for every architecture: the one definition the CPU trainer and the device loops follow (the
+ * Revival of silent latents, for every architecture but ReLU: the one definition the CPU trainer and the device loops follow (the
  * CUDA kernels {@code revive_bias}, {@code encoder_row_stats}, {@code revive_encoder_prepare} and {@code revive_encoder}
  * in {@code train.cu} implement the same steps for TopK, the one architecture the GPU trains). A
  * latent is {@link #silent} when its counter (rows since it last had a positive activation) exceeds {@code after} or it
@@ -22,8 +22,8 @@ package org.saeforge.core.kernels;
  * gradient (the straight-through estimator only reaches pre-activations within half the bandwidth of it), so without
  * this step the bias and encoder steps alone left more latents silent (measured: docs/training.md).</li>
  * </ol>
- * ReLU fires where the pre-activation is positive, so the first two steps serve it as they serve the rank-selecting
- * architectures.
+ * ReLU does not revive: under its L1 penalty on an unconstrained decoder, the latents these steps raised fired with
+ * decoder rows shrunk to nothing (measured: docs/training.md).
  * Nothing changes when {@code rate} is 0; the bias step also needs a positive activation in the batch.
  */
 public final class Revival {
