@@ -31,9 +31,8 @@ final class Member {
     boolean thresholdStarted;
     StepStats last;
     double lastLr;
-    /** Revival's scratch: the batch mean of the encoder's input, and zeros for an encoder that does not shift it. */
+    /** Revival's scratch: the batch mean of x − bDec. */
     private float[] meanOffset;
-    private float[] noShift;
 
     Member(String name, TrainConfig config, int dIn) {
         this.name = name;
@@ -129,10 +128,8 @@ final class Member {
                 int d = batch.cols();
                 if (meanOffset == null) {
                     meanOffset = new float[d];
-                    noShift = new float[d];
                 }
-                // the mean of what the encoder reads: x − bDec, or x for ReLU (which does not subtract bDec)
-                Revival.meanOffset(batch.data(), rows, d, d, sae.config().applyBDecToInput() ? sae.bDec() : noShift, meanOffset);
+                Revival.meanOffset(batch.data(), rows, d, d, sae.bDec(), meanOffset);
                 Revival.reviveEncoder(sae.wEncT().data(), n, d, d, dead.sincePositive(), fired, rows, reviveAfter, meanOffset,
                         Revival.growth(lr));
                 if (logThreshold != null) {
