@@ -146,8 +146,8 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
             throw new SaeException("--revive-after must be >= 0 rows (0 turns it off), got " + reviveAfter);
         }
         if (reviveAfter > 0 && !revives(architecture)) {
-            throw new SaeException("--revive-after does not apply to " + arch + ": its L1 penalty silences the latents revival raises "
-                    + "(measured in docs/training.md); use 0 or leave it out");
+            throw new SaeException("--revive-after does not apply to " + arch + ": under its L1 penalty the latents revival raises keep "
+                    + "firing with decoder rows shrunk to nothing (measured in docs/training.md); use 0 or leave it out");
         }
         if (!(reviveRate >= 0 && reviveRate <= 1)) {
             throw new SaeException("--revive-rate must be in [0, 1], got " + reviveRate);
