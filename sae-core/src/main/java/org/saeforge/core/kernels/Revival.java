@@ -87,12 +87,16 @@ public final class Revival {
      * double, in row order).
      */
     public static void meanOffset(float[] x, int rows, int d, int ld, float[] bDec, float[] u) {
-        for (int i = 0; i < d; i++) {
-            double sum = 0;
-            for (int r = 0; r < rows; r++) {
-                sum += x[r * ld + i];
+        // Row by row (each column still summed in row order): a column walk would stride ld floats per read.
+        double[] sum = new double[d];
+        for (int r = 0; r < rows; r++) {
+            int o = r * ld;
+            for (int i = 0; i < d; i++) {
+                sum[i] += x[o + i];
             }
-            u[i] = (float) (sum / rows - bDec[i]);
+        }
+        for (int i = 0; i < d; i++) {
+            u[i] = (float) (sum[i] / rows - bDec[i]);
         }
     }
 
