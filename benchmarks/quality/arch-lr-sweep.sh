@@ -8,11 +8,13 @@
 #
 # Settings (environment): WORK=/tmp/saeforge-defaults RUNS=archlr ARCHS="batchtopk matryoshka relu" LRS="1e-3 2e-3 4e-3 8e-3"
 # TOKENS=3000000 LATENTS=4096 K=16 RELU_L1=5 BATCH=4096 THREADS=2 SEED=0 OUT=<file>
+# NOREVIVE=0 skips the norevive run (to save time on long budgets).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 WORK=${WORK:-/tmp/saeforge-defaults}; ARCHS=${ARCHS:-"batchtopk matryoshka relu"}; LRS=${LRS:-"1e-3 2e-3 4e-3 8e-3"}
 TOKENS=${TOKENS:-3000000}; LATENTS=${LATENTS:-4096}; K=${K:-16}; RELU_L1=${RELU_L1:-5}; BATCH=${BATCH:-4096}
-THREADS=${THREADS:-2}; SEED=${SEED:-0}; RUNS=${RUNS:-archlr}
+THREADS=${THREADS:-2}; SEED=${SEED:-0}; RUNS=${RUNS:-archlr}; NOREVIVE=${NOREVIVE:-1}
+extra="default auto"; [ "$NOREVIVE" = 0 ] || extra="$extra norevive"
 AUTO_LR=$(/usr/bin/python3 -c "print(2e-4 / ($LATENTS / 16384) ** 0.5)")
 cd "$WORK"
 [ -f test.npy ] || { echo "arch-lr-sweep.sh: $WORK has no test.npy (run defaults-sweep.sh first)" >&2; exit 2; }
@@ -27,7 +29,7 @@ export OPENBLAS_THREAD_TIMEOUT="${OPENBLAS_THREAD_TIMEOUT:-16}"  # as ./sae sets
 sae() { java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -jar "$WORK/$RUNS/sae.jar" "$@"; }
 for a in $ARCHS; do
   sparsity=(--k "$K"); [ "$a" = relu ] && sparsity=(--l1-coef "$RELU_L1")
-  for lr in default auto norevive $LRS; do
+  for lr in $extra $LRS; do
     name="$a-$lr-t$TOKENS"
     lr_args=()
     case "$lr" in
@@ -46,9 +48,9 @@ for a in $ARCHS; do
   done
 done
 out="${OUT:-$root/benchmarks/results/arch-lr-sweep-$(date +%F).json}"
-/usr/bin/python3 - "$out" "$ARCHS" "$LRS" <<PY
+/usr/bin/python3 - "$out" "$ARCHS" "$LRS" "$extra" <<PY
 import json, sys
-archs, lrs = sys.argv[2].split(), sys.argv[3].split()
+archs, lrs, extra = sys.argv[2].split(), sys.argv[3].split(), sys.argv[4].split()
 cpu = [l.split(':',1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')][0]
 res = {"benchmark": "learning-rate sweep of non-TopK architectures vs their default rate, the default rate without revival (norevive) and sparsify's auto rate without revival; held-out test rows, sae eval",
        "machine": {"cpu": cpu, "threads": $THREADS}, "saeforge_revision": open("$RUNS/sae.jar.rev").read().strip(),
@@ -57,7 +59,7 @@ res = {"benchmark": "learning-rate sweep of non-TopK architectures vs their defa
        "architectures": {}}
 for a in archs:
     runs = {}
-    for lr in ["default", "auto", "norevive"] + lrs:
+    for lr in extra + lrs:
         t = json.load(open(f"$RUNS/{a}-{lr}-t$TOKENS-test.json"))
         cfg = json.load(open(f"$RUNS/{a}-{lr}-t$TOKENS/run.json"))["config"]
         runs[lr] = {"lr": cfg["effective"]["lr"], "revive_after": cfg["effective"]["revive_after"], "test_fvu": t["fvu"],
@@ -67,8 +69,9 @@ for a in archs:
     res["architectures"][a] = {"runs": runs, "best_of_sweep_fvu": best["test_fvu"], "best_of_sweep_lr": best["lr"],
                                "default_vs_best": runs["default"]["test_fvu"] / best["test_fvu"] - 1,
                                "default_dead_fraction": runs["default"]["test_dead_fraction"],
-                               "auto_dead_fraction": runs["auto"]["test_dead_fraction"],
-                               "norevive_vs_best": runs["norevive"]["test_fvu"] / best["test_fvu"] - 1}
+                               "auto_dead_fraction": runs["auto"]["test_dead_fraction"]}
+    if "norevive" in runs:
+        res["architectures"][a]["norevive_vs_best"] = runs["norevive"]["test_fvu"] / best["test_fvu"] - 1
 json.dump(res, open(sys.argv[1], "w"), indent=1)
 for a, e in res["architectures"].items():
     print(a, "default lr %.3g fvu %.4f dead %.2f%%, best lr %.3g fvu %.4f (%+.1f%%), auto dead %.2f%%" % (
