@@ -155,9 +155,9 @@ final class TrainCommand implements Callable<Integer> {
             description = "jumprelu: L0 penalty coefficient (default 1 with --k as target L0; without --k the penalty is C x L0); a comma list sweeps.")
     List<String> l0Coef;
 
-    @Option(names = "--sparsity-warmup", paramLabel = "F", defaultValue = "0.05",
-            description = "Fraction of the run over which the L1/L0 coefficient rises from 0 (default ${DEFAULT-VALUE}).")
-    double sparsityWarmup;
+    @Option(names = "--sparsity-warmup", paramLabel = "F",
+            description = "Fraction of the run over which the L1/L0 coefficient rises from 0 (default 0.6 for relu, 0.05 for jumprelu).")
+    Double sparsityWarmup;
 
     @Option(names = "--bandwidth", paramLabel = "E", defaultValue = "0.05", description = "jumprelu: straight-through kernel bandwidth (default ${DEFAULT-VALUE}).")
     double bandwidth;
@@ -280,7 +280,6 @@ final class TrainCommand implements Callable<Integer> {
                 .kAnneal(kAnneal)
                 .auxKCoef(auxKCoef)
                 .kAux(kAux == null ? -1 : kAux)
-                .sparsityWarmup(sparsityWarmup)
                 .bandwidth(bandwidth)
                 .initThreshold(initThreshold)
                 .thresholdLr(thresholdLr)
@@ -296,6 +295,9 @@ final class TrainCommand implements Callable<Integer> {
         }
         if (lrDecayStart != null) {
             base.lrDecayStart(lrDecayStart);
+        }
+        if (sparsityWarmup != null) {
+            base.sparsityWarmup(sparsityWarmup);
         }
         if (deadAfter != null) {
             base.deadAfter(deadAfter);

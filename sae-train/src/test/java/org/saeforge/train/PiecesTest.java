@@ -238,6 +238,27 @@ class PiecesTest {
     }
 
     @Test
+    void reluWarmsItsL1UpOverSixTenthsOfTheRunJumpReluItsL0OverFivePercent() {
+        TrainConfig relu = TrainConfig.defaults(Architecture.RELU, 4096, 0).withTokens(4096L * 100);
+        assertEquals(TrainConfig.RELU_SPARSITY_WARMUP, relu.effectiveSparsityWarmup());
+        assertEquals(1.0 / 60, relu.sparsityScaleAt(0), 1e-12, "100 steps, warm-up over 60");
+        assertEquals(1.0, relu.sparsityScaleAt(59), 1e-12);
+        TrainConfig jump = TrainConfig.defaults(Architecture.JUMPRELU, 4096, 16).withTokens(4096L * 100);
+        assertEquals(TrainConfig.SPARSITY_WARMUP, jump.effectiveSparsityWarmup());
+        assertEquals(1.0, jump.sparsityScaleAt(4), 1e-12, "warm-up over 5 steps");
+        assertEquals(0.3, relu.toBuilder().sparsityWarmup(0.3).build().effectiveSparsityWarmup(), "the flag wins");
+        assertEquals(0.0, relu.toBuilder().sparsityWarmup(0).build().effectiveSparsityWarmup());
+        assertThrows(SaeException.class, () -> relu.toBuilder().sparsityWarmup(1.5).build());
+        assertThrows(SaeException.class, () -> relu.toBuilder().sparsityWarmup(-0.5).build());
+        assertEquals(TrainConfig.RELU_SPARSITY_WARMUP, relu.toJson().path("effective").path("sparsity_warmup").asDouble());
+        com.fasterxml.jackson.databind.node.ObjectNode old = relu.toJson();
+        old.put("sparsity_warmup", 0.05);
+        assertEquals(0.05, TrainConfig.fromJson(old).effectiveSparsityWarmup(), "a run saved with 5% resumes with 5%");
+        old.remove("sparsity_warmup");
+        assertEquals(TrainConfig.RELU_SPARSITY_WARMUP, TrainConfig.fromJson(old).effectiveSparsityWarmup());
+    }
+
+    @Test
     void syntheticDataFollowsItsModel() throws Exception {
         SyntheticData s = new SyntheticData(24, 300, 9, 3);
         double sum = Arrays.stream(s.probabilities()).sum();
