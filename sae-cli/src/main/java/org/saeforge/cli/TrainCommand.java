@@ -156,7 +156,8 @@ final class TrainCommand implements Callable<Integer> {
     List<String> l0Coef;
 
     @Option(names = "--sparsity-warmup", paramLabel = "F",
-            description = "Fraction of the run over which the L1/L0 coefficient rises from 0 (default 0.6 for relu, 0.05 for jumprelu).")
+            description = "Fraction of the run over which the L1/L0 coefficient rises from 0 (default " + TrainConfig.RELU_SPARSITY_WARMUP
+                    + " for relu, " + TrainConfig.SPARSITY_WARMUP + " for jumprelu).")
     Double sparsityWarmup;
 
     @Option(names = "--bandwidth", paramLabel = "E", defaultValue = "0.05", description = "jumprelu: straight-through kernel bandwidth (default ${DEFAULT-VALUE}).")
