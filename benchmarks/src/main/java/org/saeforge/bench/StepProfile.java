@@ -10,6 +10,7 @@ import org.saeforge.core.model.SparseAutoencoder;
 import org.saeforge.core.tensor.FloatMatrix;
 import org.saeforge.core.tensor.SparseCodes;
 import org.saeforge.core.kernels.RowGradientSource;
+import org.saeforge.core.kernels.Revival;
 import org.saeforge.train.AdamOptimizer;
 import org.saeforge.train.Gradients;
 import org.saeforge.train.Objective;
@@ -17,8 +18,8 @@ import org.saeforge.train.Initializer;
 import org.saeforge.train.TopKObjective;
 
 /**
- * Where a training step's time goes: runs each kernel of a TopK step on its own at a given shape and prints the median
- * milliseconds per phase (a diagnostic for optimisation work; the throughput figures come from {@link TrainThroughput}).
+ * Where a training step's time goes: runs each kernel of a TopK step (and revival's step) on its own at a given shape and
+ * prints the median milliseconds per phase (a diagnostic for optimisation work; the throughput figures come from {@link TrainThroughput}).
  *
  * <p>Usage: {@code java ... org.saeforge.bench.StepProfile [dIn numLatents k batch threads reps]}
  */
@@ -48,6 +49,13 @@ public final class StepProfile {
             Gradients biases = Gradients.biasesOnly(n, dIn);
             AdamOptimizer adam = new AdamOptimizer(n, dIn);
             Objective.StepInputs in = new Objective.StepInputs(k, 1, new int[0], 0);
+            SparseAutoencoder revived = sae.copy();
+            long after = 8L * n / k;
+            long[] since = new long[n];
+            for (int j = 0; j < n; j += 10) {
+                since[j] = after + 1;
+            }
+            float[] meanOffset = new float[dIn];
             for (int rep = 0; rep < reps; rep++) {
                 int r = rep;
                 time(times, "encode(gemm+topk)", reps, r, () -> kernels.encode(x, sae, codes, null));
@@ -61,6 +69,13 @@ public final class StepProfile {
                 time(times, "fused TopK step", reps, r, () -> {
                     objective.prepareFused(kernels, sae, x, in, biases);
                     objective.applyFused(kernels, sae, adam, biases, 1e-5);
+                });
+                // revival's per-step work with a tenth of the latents silent (its cost is O(numLatents · dIn) whatever
+                // the share: the norm pass covers the others); on a copy, so the other phases see the same weights
+                time(times, "revival (bias+encoder)", reps, r, () -> {
+                    Revival.apply(revived.bEnc(), since, null, batch, n, after, codes.values(), codes.nnz(), 0.02);
+                    Revival.meanOffset(x.data(), batch, dIn, dIn, revived.bDec(), meanOffset);
+                    Revival.reviveEncoder(revived.wEncT().data(), n, dIn, dIn, since, null, batch, after, meanOffset, Revival.growth(1e-3));
                 });
             }
             System.out.printf("shape dIn %d, numLatents %d, k %d, batch %d, threads %d, gemm %s%n", dIn, n, k, batch, threads,

@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.stream.IntStream;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.saeforge.core.kernels.Kernels;
@@ -219,8 +220,8 @@ class ArchitectureGradientTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"cpu-ref", "cpu"})
-    void reluL1Gradient(String backend) {
+    @CsvSource({"cpu-ref, sparse", "cpu-ref, dense", "cpu, sparse", "cpu, dense"})
+    void reluL1Gradient(String backend, String route) {
         SparseAutoencoder base = TestData.randomSae(Architecture.RELU, D, N, 0, 7);
         SparseAutoencoder sae = new SparseAutoencoder(new SaeConfig(Architecture.RELU, D, N, 0, false, Map.of()), base.wEncT(), base.bEnc(),
                 base.wDec(), base.bDec(), null);
@@ -251,11 +252,13 @@ class ArchitectureGradientTest {
         Gradients g = new Gradients(N, D);
         StepStats stats;
         try (Kernels kernels = kernels(backend)) {
-            stats = new ReluL1Objective(B, D, N, lambda).lossAndGradient(kernels, sae, x, new Objective.StepInputs(0, 1, DEAD, 0), g);
+            ReluL1Objective objective = new ReluL1Objective(B, D, N, lambda, "dense".equals(route) ? 0 : 1, 3);
+            stats = objective.lossAndGradient(kernels, sae, x, new Objective.StepInputs(0, 1, DEAD, 0), g);
+            assertEquals("dense".equals(route) ? 1 : 0, objective.denseSteps(), "steps on the dense route");
         }
         assertEquals(loss.at(probe), stats.loss(), 1e-4 * loss.at(probe), "loss value");
         assertTrue(stats.sparsity() > 0);
-        assertGradients(backend + " relu", g, fd);
+        assertGradients(backend + " " + route + " relu", g, fd);
     }
 
     @ParameterizedTest
