@@ -156,8 +156,10 @@ final class TrainCommand implements Callable<Integer> {
     List<String> l0Coef;
 
     @Option(names = "--sparsity-warmup", paramLabel = "F",
-            description = "Fraction of the run over which the L1/L0 coefficient rises from 0 (default " + TrainConfig.RELU_SPARSITY_WARMUP
-                    + " for relu, " + TrainConfig.SPARSITY_WARMUP + " for jumprelu).")
+            description = "Fraction of the run over which the L1/L0 coefficient rises from 0 (default for relu: the full coefficient over the last "
+                    + TrainConfig.RELU_FULL_PENALTY_ROWS / 1000 + "k rows, or from " + TrainConfig.RELU_SPARSITY_WARMUP + " of shorter runs, i.e. max("
+                    + TrainConfig.RELU_SPARSITY_WARMUP + ", 1 - " + TrainConfig.RELU_FULL_PENALTY_ROWS / 1000 + "k / tokens); "
+                    + TrainConfig.SPARSITY_WARMUP + " for jumprelu).")
     Double sparsityWarmup;
 
     @Option(names = "--bandwidth", paramLabel = "E", defaultValue = "0.05", description = "jumprelu: straight-through kernel bandwidth (default ${DEFAULT-VALUE}).")

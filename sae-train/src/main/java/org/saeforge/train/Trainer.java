@@ -48,7 +48,7 @@ public final class Trainer {
     public static final String SWEEP_FILE = "sweep.json";
     public static final String CHECKPOINTS_DIR = Checkpoint.DIR;
 
-    private final List<TrainConfig> configs;
+    private List<TrainConfig> configs;
     private final List<String> names;
     private final TrainListener listener;
     private DeviceLoop.Backend deviceBackend = DeviceLoop.CUDA;
@@ -182,6 +182,7 @@ public final class Trainer {
         }
         if (resume != null) {
             checkResumable(resume, source);
+            configs = keepSavedWarmup(resume);
         }
         long evalRows = shared.evalRows() >= 0 ? shared.evalRows() : HeldOutSplit.defaultEvalRows(source.numRows());
         HeldOutSplit split = HeldOutSplit.create(source.numRows(), evalRows, shared.seed());
@@ -262,6 +263,25 @@ public final class Trainer {
             }
             return results;
         }
+    }
+
+    /**
+     * A resumed run keeps the sparsity warm-up it started with when its configuration left it to the default: the
+     * default has changed between versions (ReLU: 5% of the run, then 60%, then max(60%, 1 − 400k rows / tokens)), and
+     * a checkpoint records the value it resolved under {@code effective}.
+     */
+    private List<TrainConfig> keepSavedWarmup(Checkpoint.Loaded cp) {
+        List<TrainConfig> out = new ArrayList<>(configs);
+        for (int i = 0; i < out.size(); i++) {
+            TrainConfig c = out.get(i);
+            JsonNode saved = cp.members().get(i).path("config").path("effective").path("sparsity_warmup");
+            if (c.sparsityWarmup() < 0 && saved.isNumber() && saved.asDouble() != c.effectiveSparsityWarmup()) {
+                listener.onInfo(String.format("%sresuming with the sparsity warm-up the run started with (%s of the run), not this "
+                        + "version's default (%s)", names.get(i).isEmpty() ? "" : names.get(i) + ": ", saved.asDouble(), c.effectiveSparsityWarmup()));
+                out.set(i, c.toBuilder().sparsityWarmup(saved.asDouble()).build());
+            }
+        }
+        return List.copyOf(out);
     }
 
     private void checkResumable(Checkpoint.Loaded cp, ActivationSource source) {

@@ -134,6 +134,41 @@ class CheckpointResumeTest {
         assertTrue(Files.isRegularFile(whole.resolve(Trainer.SWEEP_FILE)));
     }
 
+    /**
+     * A run started by a version whose default warm-up was another (here 0.3 of the run) resumes with that warm-up, not
+     * with this version's: the checkpoint's configuration says "default" (-1) and records what it resolved to.
+     */
+    @Test
+    void aResumedRunKeepsTheSparsityWarmupItStartedWith() throws Exception {
+        TrainConfig now = config(Architecture.RELU);
+        TrainConfig then = now.toBuilder().sparsityWarmup(0.3).build();
+        assertTrue(now.effectiveSparsityWarmup() != 0.3, "this version's default differs from the saved one");
+        Path whole = tmp.resolve("warmup-whole");
+        Path cut = tmp.resolve("warmup-cut");
+        List<String> infos = new ArrayList<>();
+        TrainListener listen = new TrainListener() {
+            @Override
+            public void onInfo(String message) {
+                infos.add(message);
+            }
+        };
+        try (ActivationSource src = ActivationSources.open(data)) {
+            SparseAutoencoder expected = new Trainer(then, null).train(src, whole, null, Map.of()).sae();
+            assertThrows(Crash.class, () -> new Trainer(then, crashAt(8)).train(src, cut, null, Map.of()));
+            // make the checkpoint look like one written with the default left as "auto" by a version whose default was 0.3
+            Path state = Checkpoint.latest(cut).resolve(Checkpoint.STATE);
+            com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+            com.fasterxml.jackson.databind.node.ObjectNode root = (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(state.toFile());
+            com.fasterxml.jackson.databind.node.ObjectNode cfg = (com.fasterxml.jackson.databind.node.ObjectNode) root.path("members").get(0).path("config");
+            cfg.put("sparsity_warmup", -1.0);
+            assertEquals(0.3, cfg.path("effective").path("sparsity_warmup").asDouble(), "the checkpoint records the resolved warm-up");
+            json.writeValue(state.toFile(), root);
+            SparseAutoencoder resumed = new Trainer(now, listen).resume(src, cut, null, Map.of()).get(0).sae();
+            assertTrue(expected.sameWeights(resumed), "the resumed run kept the warm-up it started with");
+        }
+        assertTrue(infos.stream().anyMatch(m -> m.contains("resuming with the sparsity warm-up the run started with (0.3")), infos.toString());
+    }
+
     @Test
     void resumeRefusesAnotherConfigurationOrNoCheckpoint() {
         TrainConfig c = config(Architecture.TOPK);

@@ -238,9 +238,14 @@ class PiecesTest {
     }
 
     @Test
-    void reluWarmsItsL1UpOverSixTenthsOfTheRunJumpReluItsL0OverFivePercent() {
+    void reluReachesItsFullL1CoefficientFourHundredThousandRowsBeforeTheEndJumpReluItsL0AtFivePercent() {
         TrainConfig relu = TrainConfig.defaults(Architecture.RELU, 4096, 0).withTokens(4096L * 100);
-        assertEquals(TrainConfig.RELU_SPARSITY_WARMUP, relu.effectiveSparsityWarmup());
+        assertEquals(TrainConfig.RELU_SPARSITY_WARMUP, relu.effectiveSparsityWarmup(), "409,600 rows: 60% of the run");
+        assertEquals(0.6, relu.withTokens(1_000_000).effectiveSparsityWarmup(), 1e-15, "1M rows: 60%, 400k rows at the full coefficient");
+        assertEquals(1 - 0.4 / 3, relu.withTokens(3_000_000).effectiveSparsityWarmup(), 1e-15, "3M rows: the last 400k rows");
+        assertEquals(0.96, relu.withTokens(10_000_000).effectiveSparsityWarmup(), 1e-15);
+        assertEquals(0.9996, relu.withTokens(1_000_000_000).effectiveSparsityWarmup(), 1e-15);
+        assertEquals(TrainConfig.RELU_SPARSITY_WARMUP, TrainConfig.reluSparsityWarmup(0), "no budget known: the floor");
         assertEquals(1.0 / 60, relu.sparsityScaleAt(0), 1e-12, "100 steps, warm-up over 60");
         assertEquals(1.0, relu.sparsityScaleAt(59), 1e-12);
         TrainConfig jump = TrainConfig.defaults(Architecture.JUMPRELU, 4096, 16).withTokens(4096L * 100);
@@ -251,6 +256,7 @@ class PiecesTest {
         assertThrows(SaeException.class, () -> relu.toBuilder().sparsityWarmup(1.5).build());
         assertThrows(SaeException.class, () -> relu.toBuilder().sparsityWarmup(-0.5).build());
         assertEquals(TrainConfig.RELU_SPARSITY_WARMUP, relu.toJson().path("effective").path("sparsity_warmup").asDouble());
+        assertEquals(0.96, relu.withTokens(10_000_000).toJson().path("effective").path("sparsity_warmup").asDouble(), 1e-15);
         com.fasterxml.jackson.databind.node.ObjectNode old = relu.toJson();
         old.put("sparsity_warmup", 0.05);
         assertEquals(0.05, TrainConfig.fromJson(old).effectiveSparsityWarmup(), "a run saved with 5% resumes with 5%");
