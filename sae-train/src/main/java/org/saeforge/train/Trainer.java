@@ -181,8 +181,7 @@ public final class Trainer {
             throw new SaeException("--truth has width " + truth.cols() + " but the data has d_in " + dIn);
         }
         if (resume != null) {
-            checkResumable(resume, source);
-            configs = keepSavedWarmup(resume);
+            configs = checkResumable(resume, source);
         }
         long evalRows = shared.evalRows() >= 0 ? shared.evalRows() : HeldOutSplit.defaultEvalRows(source.numRows());
         HeldOutSplit split = HeldOutSplit.create(source.numRows(), evalRows, shared.seed());
@@ -266,25 +265,12 @@ public final class Trainer {
     }
 
     /**
-     * A resumed run keeps the sparsity warm-up it started with when its configuration left it to the default: the
-     * default has changed between versions (ReLU: 5% of the run, then 60%, then max(60%, 1 − 400k rows / tokens)), and
-     * a checkpoint records the value it resolved under {@code effective}.
+     * Checks that the checkpoint belongs to this data and these configurations, and returns the configurations to go on
+     * with. A configuration that leaves the sparsity warm-up to the default keeps the warm-up the run started with (the
+     * value its checkpoint recorded under {@code effective}): the default has changed between versions (ReLU: 5% of the
+     * run, then 60%, then max(60%, 1 − 400k rows / tokens)).
      */
-    private List<TrainConfig> keepSavedWarmup(Checkpoint.Loaded cp) {
-        List<TrainConfig> out = new ArrayList<>(configs);
-        for (int i = 0; i < out.size(); i++) {
-            TrainConfig c = out.get(i);
-            JsonNode saved = cp.members().get(i).path("config").path("effective").path("sparsity_warmup");
-            if (c.sparsityWarmup() < 0 && saved.isNumber() && saved.asDouble() != c.effectiveSparsityWarmup()) {
-                listener.onInfo(String.format("%sresuming with the sparsity warm-up the run started with (%s of the run), not this "
-                        + "version's default (%s)", names.get(i).isEmpty() ? "" : names.get(i) + ": ", saved.asDouble(), c.effectiveSparsityWarmup()));
-                out.set(i, c.toBuilder().sparsityWarmup(saved.asDouble()).build());
-            }
-        }
-        return List.copyOf(out);
-    }
-
-    private void checkResumable(Checkpoint.Loaded cp, ActivationSource source) {
+    private List<TrainConfig> checkResumable(Checkpoint.Loaded cp, ActivationSource source) {
         Path file = cp.dir().resolve(Checkpoint.STATE);
         if (cp.run().dIn() != source.dIn() || cp.run().sourceRows() != source.numRows()) {
             throw new SaeException(file + ": the checkpoint was taken on data of " + cp.run().sourceRows() + " rows x " + cp.run().dIn()
@@ -293,16 +279,32 @@ public final class Trainer {
         if (cp.members().size() != configs.size()) {
             throw new SaeException(file + ": the checkpoint holds " + cp.members().size() + " SAEs, the configuration " + configs.size());
         }
+        List<TrainConfig> out = new ArrayList<>();
         for (int i = 0; i < configs.size(); i++) {
-            TrainConfig saved = TrainConfig.fromJson(cp.members().get(i).path("config"));
-            if (!saved.sameTraining(configs.get(i)) || !cp.members().get(i).path("name").asText().equals(names.get(i))) {
+            JsonNode savedJson = cp.members().get(i).path("config");
+            TrainConfig saved = TrainConfig.fromJson(savedJson);
+            JsonNode recorded = savedJson.path("effective").path("sparsity_warmup");
+            double savedWarmup = recorded.isNumber() ? recorded.asDouble() : saved.effectiveSparsityWarmup();
+            TrainConfig given = configs.get(i);
+            if (given.sparsityWarmup() < 0) {
+                if (savedWarmup != given.effectiveSparsityWarmup()) {
+                    listener.onInfo(String.format("%sresuming with the sparsity warm-up the run started with (%s of the run), not this "
+                            + "version's default (%s)", names.get(i).isEmpty() ? "" : names.get(i) + ": ", savedWarmup,
+                            given.effectiveSparsityWarmup()));
+                }
+                given = given.toBuilder().sparsityWarmup(savedWarmup).build();
+            }
+            if (!saved.toBuilder().sparsityWarmup(savedWarmup).build().sameTraining(given)
+                    || !cp.members().get(i).path("name").asText().equals(names.get(i))) {
                 throw new SaeException(file + ": the configuration of " + (names.get(i).isEmpty() ? "the SAE" : names.get(i))
                         + " differs from the one the run was started with; resume with the run's own config.json");
             }
+            out.add(given);
         }
         if (cp.run().step() > configs.get(0).steps()) {
             throw new SaeException(file + ": checkpoint step " + cp.run().step() + " is beyond the run's " + configs.get(0).steps() + " steps");
         }
+        return List.copyOf(out);
     }
 
     /**

@@ -146,10 +146,17 @@ class CheckpointResumeTest {
         Path whole = tmp.resolve("warmup-whole");
         Path cut = tmp.resolve("warmup-cut");
         List<String> infos = new ArrayList<>();
-        TrainListener listen = new TrainListener() {
+        TrainListener listenThenCrash = new TrainListener() {
             @Override
             public void onInfo(String message) {
                 infos.add(message);
+            }
+
+            @Override
+            public void onMembersStep(long step, long tokens, double lr, List<String> names, List<StepStats> stats, double rps) {
+                if (step == 14) {
+                    throw new Crash();
+                }
             }
         };
         try (ActivationSource src = ActivationSources.open(data)) {
@@ -163,8 +170,14 @@ class CheckpointResumeTest {
             cfg.put("sparsity_warmup", -1.0);
             assertEquals(0.3, cfg.path("effective").path("sparsity_warmup").asDouble(), "the checkpoint records the resolved warm-up");
             json.writeValue(state.toFile(), root);
-            SparseAutoencoder resumed = new Trainer(now, listen).resume(src, cut, null, Map.of()).get(0).sae();
+            // resumed, crashed again after its own checkpoint at step 12, and resumed once more
+            assertThrows(Crash.class, () -> new Trainer(now, listenThenCrash).resume(src, cut, null, Map.of()));
+            assertEquals(List.of(9L, 12L), Checkpoint.stepsIn(cut.resolve(Checkpoint.DIR)));
+            SparseAutoencoder resumed = new Trainer(now, null).resume(src, cut, null, Map.of()).get(0).sae();
             assertTrue(expected.sameWeights(resumed), "the resumed run kept the warm-up it started with");
+            SaeException other = assertThrows(SaeException.class,
+                    () -> new Trainer(now.toBuilder().sparsityWarmup(0.5).build(), null).resume(src, cut, null, Map.of()));
+            assertTrue(other.getMessage().contains("differs"), "an explicit other warm-up is refused: " + other.getMessage());
         }
         assertTrue(infos.stream().anyMatch(m -> m.contains("resuming with the sparsity warm-up the run started with (0.3")), infos.toString());
     }
