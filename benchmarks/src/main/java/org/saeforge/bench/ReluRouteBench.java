@@ -7,8 +7,8 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import org.saeforge.core.kernels.cpu.CpuKernels;
-import org.saeforge.core.model.SaeConfig;
 import org.saeforge.core.model.Architecture;
+import org.saeforge.core.model.SaeConfig;
 import org.saeforge.core.model.SparseAutoencoder;
 import org.saeforge.core.tensor.FloatMatrix;
 import org.saeforge.train.Gradients;
@@ -38,7 +38,9 @@ public final class ReluRouteBench {
         FloatMatrix x = FloatMatrix.random(batch, dIn, 1, 1f);
         SparseAutoencoder init = Initializer.init(new SaeConfig(Architecture.RELU, dIn, n, 0, true, java.util.Map.of()), x, 0);
         List<String> rows = new ArrayList<>();
+        String gemm;
         try (CpuKernels kernels = new CpuKernels(threads)) {
+            gemm = kernels.gemmName();
             FloatMatrix pre = new FloatMatrix(batch, n);
             FloatMatrix xc = x.copy();
             for (int r = 0; r < batch; r++) {
@@ -91,6 +93,6 @@ public final class ReluRouteBench {
         System.out.println(String.format(Locale.ROOT,
                 "{\"benchmark\":\"ReLU objective step: sparse route vs dense route by share of active codes\",\"machine\":{\"cpu\":\"%s\",\"avx512f\":%s,\"threads\":%d},"
                         + "\"shape\":{\"d_in\":%d,\"num_latents\":%d,\"batch\":%d},\"gemm\":\"%s\",\"reps\":%d,\"dense_above\":%s,\"rows\":[%s]}",
-                cpu, avx512, threads, dIn, n, batch, new CpuKernels(1).gemmName(), reps, ReluL1Objective.DENSE_ABOVE, String.join(",", rows)));
+                cpu, avx512, threads, dIn, n, batch, gemm, reps, ReluL1Objective.DENSE_ABOVE, String.join(",", rows)));
     }
 }
