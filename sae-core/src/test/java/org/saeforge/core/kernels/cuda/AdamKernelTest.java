@@ -52,7 +52,8 @@ class AdamKernelTest extends Fp32CudaTest {
             ref.removeParallelComponent(w, gr);
             FloatMatrix gc = g.copy();
             kernels.removeParallelComponent(w, gc);
-            CudaTestSupport.assertRelError(gc.data(), gr.data(), gc.size(), CudaTestSupport.TOL_FP32,
+            // a 1-column row takes the whole gradient: the result is rounding noise, measured against the gradient
+            CudaTestSupport.assertErrorRelativeTo(gc.data(), gr.data(), g.data(), gc.size(), CudaTestSupport.TOL_FP32,
                     "removeParallelComponent " + s[0] + "x" + s[1]);
 
             FloatMatrix wr = CudaTestSupport.randomMatrix(s[0], s[1], seed++, 3f);
@@ -80,6 +81,7 @@ class AdamKernelTest extends Fp32CudaTest {
             AdamStep step = AdamStep.of(3e-4f, 17);
             FloatMatrix wr = w.copy();
             FloatMatrix gr = g.copy();
+            float[] g0 = g.data().clone();
             float[] mr = m.clone();
             float[] vr = v.clone();
             ref.removeParallelComponent(wr, gr);
@@ -90,7 +92,7 @@ class AdamKernelTest extends Fp32CudaTest {
             String what = "adamDecoderRows " + s[0] + "x" + s[1];
             CudaTestSupport.assertRanOnGpu(kernels, before, what);
             CudaTestSupport.assertRelError(w.data(), wr.data(), n, CudaTestSupport.TOL_FP32, what + " w");
-            CudaTestSupport.assertRelError(g.data(), gr.data(), n, CudaTestSupport.TOL_FP32, what + " projected grad");
+            CudaTestSupport.assertErrorRelativeTo(g.data(), gr.data(), g0, n, CudaTestSupport.TOL_FP32, what + " projected grad");
             CudaTestSupport.assertRelError(m, mr, n, CudaTestSupport.TOL_FP32, what + " m");
             CudaTestSupport.assertRelError(v, vr, n, CudaTestSupport.TOL_FP32, what + " v");
         }

@@ -86,6 +86,25 @@ final class CudaTestSupport {
         assertTrue(err < tol, what + ": relative error " + err + " >= " + tol);
     }
 
+    /**
+     * ‖out − ref‖ / ‖scale‖: for results that may be near zero where the relative error means nothing, such as a
+     * gradient with its component along a unit row removed when the row has one element (the result is rounding noise
+     * of a value the size of the gradient, so the gradient is the scale).
+     */
+    static void assertErrorRelativeTo(float[] out, float[] ref, float[] scale, int n, double tol, String what) {
+        double num = 0;
+        double den = 0;
+        for (int i = 0; i < n; i++) {
+            assertTrue(Float.isFinite(out[i]), what + ": element " + i + " is " + out[i] + " (unwritten or overflow)");
+            double e = (double) out[i] - ref[i];
+            num += e * e;
+            den += (double) scale[i] * scale[i];
+        }
+        assertTrue(den > 0, what + ": the scale is zero");
+        double err = Math.sqrt(num / den);
+        assertTrue(err < tol, what + ": error relative to the input's norm " + err + " >= " + tol);
+    }
+
     /** Seeded values in [-scale, scale) with no exact zeros. */
     static float[] random(int n, long seed, float scale) {
         SplittableRandom rnd = new SplittableRandom(seed);
