@@ -116,6 +116,7 @@ def main():
         "goal_speedup": 1.5,
         "goal_met": speedup >= 1.5 if speedup is not None else None,
         "encoder_tflops": get(run, "device", "encoder_tflops"),
+        "encoder_kernels": get(run, "device", "encoder_kernels"),
         "reference_gemm_tflops": get(torch_base, "bf16_tflops"),
         "encoder_fraction_of_reference": ratio(get(run, "device", "encoder_tflops"), get(torch_base, "bf16_tflops")),
         "fvu": get(ours, "fvu"),

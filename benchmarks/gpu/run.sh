@@ -6,10 +6,12 @@
 #   env        nvidia-smi, clocks, nvcc, java, and the SASS facts of the committed fatbins      -> env.txt
 #   baseline   PyTorch's bf16/TF32/fp32 matmul of the encoder shape, the copy bandwidth           -> torch-baseline.json
 #   tests      CUDA parity tests (kernels, training device, input pipeline) and the GPU training
-#              tests of sae-train; they must run: -Dsae.cuda.require=true                         -> tests.log
+#              tests of sae-train; they must run: -Dsae.cuda.require=true; then the encoder's tests
+#              over the mma.sync build (on Hopper the default is the wgmma build)                 -> tests.log
 #   e2e        the end-to-end training benchmark against the PyTorch peer (e2e.sh)               -> e2e.log, gpu-<date>.json
-#   kernels    the per-kernel benchmark (GpuKernelBench), with the time left                      -> bench.log, gpu-kernels-<date>.json
-#   sanitizer  compute-sanitizer memcheck over the sparse-kernel and training-device tests, if time is left -> sanitizer.log
+#   kernels    the per-kernel benchmark (GpuKernelBench), with the time left, then again over the mma.sync encoder
+#              (-Dsae.cuda.wgmma=false) for the same-call comparison  -> bench.log, gpu-kernels[-mmasync]-<date>.json
+#   sanitizer  compute-sanitizer memcheck over the sparse-kernel and training-device tests, if time is left (appended to tests.log)
 # At most 8 files land in $OUT (the device tool's limit), or in benchmarks/results when OUT is unset. Copy
 # gpu-<date>.json and gpu-kernels-<date>.json into benchmarks/results and commit them.
 set -uo pipefail
@@ -52,14 +54,18 @@ if want env; then
       echo "### $f"
       cuobjdump --list-elf --list-ptx "$f"
     done
-    cuobjdump -sass -arch sm_90 sae-core/src/main/resources/cuda/encode.fatbin > /tmp/encode90.sass
-    for fn in $(grep -oE 'Function : [a-z_0-9]+' /tmp/encode90.sass | awk '{print $3}'); do
-      body="$(awk -v f="$fn" '$0 ~ "Function : "f"$" {on=1; next} /Function : / {on=0} on' /tmp/encode90.sass)"
-      printf '%-22s HMMA %4d  LDSM %3d  LDGSTS %3d  FFMA %5d  LDL/STL %3d\n' "$fn" \
-        "$(grep -c HMMA <<< "$body")" "$(grep -c LDSM <<< "$body")" "$(grep -c LDGSTS <<< "$body")" \
-        "$(grep -c FFMA <<< "$body")" "$(grep -cE 'LDL|STL' <<< "$body")"
+    for build in encode:sm_90 encode_sm90a:sm_90a; do
+      echo "### ${build%%:*}.fatbin, ${build##*:}"
+      cuobjdump -sass -arch "${build##*:}" "sae-core/src/main/resources/cuda/${build%%:*}.fatbin" > /tmp/encode90.sass
+      for fn in $(grep -oE 'Function : [a-z_0-9]+' /tmp/encode90.sass | awk '{print $3}'); do
+        body="$(awk -v f="$fn" '$0 ~ "Function : "f"$" {on=1; next} /Function : / {on=0} on' /tmp/encode90.sass)"
+        printf '%-22s HGMMA %3d  HMMA %4d  LDSM %3d  LDGSTS %3d  FFMA %5d  LDL/STL %3d\n' "$fn" \
+          "$(grep -c HGMMA <<< "$body")" "$(grep -c 'HMMA' <<< "$body")" "$(grep -c LDSM <<< "$body")" \
+          "$(grep -c LDGSTS <<< "$body")" "$(grep -c FFMA <<< "$body")" "$(grep -cE 'LDL|STL' <<< "$body")"
+      done
     done
     cuobjdump -res-usage -arch sm_90 sae-core/src/main/resources/cuda/*.fatbin
+    cuobjdump -res-usage -arch sm_90a sae-core/src/main/resources/cuda/encode_sm90a.fatbin
   } > "$out/env.txt" 2>&1
   grep -E "NVIDIA|Driver|release|openjdk|^gemm_" "$out/env.txt" | head -30 || true
 fi
@@ -83,7 +89,14 @@ if want tests; then
     --details=tree --disable-ansi-colors --disable-banner > "$out/tests.log" 2>&1
   tests_rc=$?
   [ $tests_rc -eq 0 ] || status=1
-  grep -E '✘|tests (successful|failed|aborted|found)' "$out/tests.log" | head -40
+  grep -E '✘|tests (successful|failed|aborted|found)|encoder kernels on' "$out/tests.log" | head -40
+  echo "== the encoder's parity tests again over the mma.sync build (-Dsae.cuda.wgmma=false; $(left) s left)"
+  echo "==== -Dsae.cuda.wgmma=false" >> "$out/tests.log"
+  timeout "$(cap 60)" "${jvm[@]}" -Dsae.cuda.require=true -Dsae.cuda.wgmma=false -cp "$cp" \
+    org.junit.platform.console.ConsoleLauncher execute --select-class org.saeforge.core.kernels.cuda.TopKEncodeKernelTest \
+    --details=tree --disable-ansi-colors --disable-banner > /tmp/tests-mmasync.log 2>&1 || status=1
+  cat /tmp/tests-mmasync.log >> "$out/tests.log"
+  grep -E '✘|tests (successful|failed|aborted|found)|encoder kernels on' /tmp/tests-mmasync.log | head -20
 fi
 
 if want e2e; then
@@ -97,6 +110,13 @@ if want kernels && [ "$(left)" -gt 60 ]; then
   timeout "$(cap 200)" "${jvm[@]}" -cp "$cp" org.saeforge.bench.GpuKernelBench --torch "$out/torch-baseline.json" \
     --out "$out/gpu-kernels-$day.json" > "$out/bench.log" 2>&1 || status=1
   tail -45 "$out/bench.log"
+  if [ "$(left)" -gt 40 ]; then
+    echo "== per-kernel benchmark over the mma.sync encoder (-Dsae.cuda.wgmma=false; $(left) s left)"
+    echo "==== -Dsae.cuda.wgmma=false" >> "$out/bench.log"
+    timeout "$(cap 120)" "${jvm[@]}" -Dsae.cuda.wgmma=false -cp "$cp" org.saeforge.bench.GpuKernelBench \
+      --torch "$out/torch-baseline.json" --out "$out/gpu-kernels-mmasync-$day.json" >> "$out/bench.log" 2>&1 || status=1
+    grep -E '^(gemm_|encoder top-k total)' "$out/bench.log" | tail -8
+  fi
 fi
 
 if want sanitizer && [ "$(left)" -gt 60 ] && command -v compute-sanitizer > /dev/null; then
@@ -108,9 +128,12 @@ if want sanitizer && [ "$(left)" -gt 60 ] && command -v compute-sanitizer > /dev
     --select-class org.saeforge.core.kernels.cuda.TrainDeviceParityTest \
     --select-class org.saeforge.core.kernels.cuda.CudaBatchFeedTest \
     --select-method 'org.saeforge.core.kernels.cuda.TopKEncodeKernelTest#exactTiesGoToTheLowerLatentIndex' \
-    --details=summary --disable-ansi-colors --disable-banner > "$out/sanitizer.log" 2>&1
-  echo "compute-sanitizer exit $? (0 clean, 3 errors found, 124 out of time)"
-  grep -E 'ERROR SUMMARY|Invalid|tests (successful|failed)' "$out/sanitizer.log" | head -10
+    --select-method 'org.saeforge.core.kernels.cuda.TopKEncodeKernelTest#matmulNTMatchesTheReference' \
+    --select-method 'org.saeforge.core.kernels.cuda.TopKEncodeKernelTest#fusedTopKAccumulatesAcrossTheTilesOfAChunk' \
+    --details=summary --disable-ansi-colors --disable-banner > /tmp/sanitizer.log 2>&1
+  echo "compute-sanitizer exit $? (0 clean, 3 errors found, 124 out of time)" | tee -a /tmp/sanitizer.log
+  { echo "==== compute-sanitizer memcheck"; cat /tmp/sanitizer.log; } >> "$out/tests.log"
+  grep -E 'ERROR SUMMARY|Invalid|tests (successful|failed)' /tmp/sanitizer.log | head -10
 fi
 
 echo "== done in $SECONDS s (status $status); files: $(ls "$out" | tr '\n' ' ')"

@@ -230,6 +230,138 @@ __device__ void tc_tile(char* smem, float* tile, const char* a, const char* b, c
     __syncthreads();
 }
 
+#ifdef SAE_WGMMA
+// ---------------------------------------------------------------------------------------------------------------
+// Hopper mainloop (built only for sm_90a, into encode_sm90a.fatbin): bf16 through wgmma. Each of the block's two
+// warpgroups computes 64 rows x 128 columns with m64n128k16, both operands read by the tensor cores straight from
+// shared memory. The stage layout is the one tc_load_stage writes: 64-byte rows whose 16-byte chunks are XORed with
+// bits 1-2 of the row, which is wgmma's 64-byte swizzle (address bits 4-5 ^= bits 7-8) on a 512-byte-aligned base.
+// Loads run two stages ahead and one wgmma batch stays in flight while the next is issued.
+// ---------------------------------------------------------------------------------------------------------------
+
+static_assert(GEMM_STAGES >= 3, "the wgmma pipeline keeps two stages loading and one being read");
+
+// Shared-memory matrix descriptor of a K-major operand in the 64-byte swizzle: start address, stride of 512 bytes
+// between groups of 8 rows, layout type 2 (64B swizzle); the leading offset is unused in swizzled K-major layouts.
+__device__ __forceinline__ uint64_t wg_desc(uint32_t addr) {
+    uint64_t d = static_cast<uint64_t>((addr & 0x3FFFF) >> 4);
+    d |= static_cast<uint64_t>(1) << 16;
+    d |= static_cast<uint64_t>(512 >> 4) << 32;
+    d |= static_cast<uint64_t>(2) << 62;
+    return d;
+}
+
+__device__ __forceinline__ void wg_fence() {
+    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+}
+
+__device__ __forceinline__ void wg_commit() {
+    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+}
+
+template <int N>
+__device__ __forceinline__ void wg_wait() {
+    asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+
+// Keeps the compiler from moving accesses of the accumulators across the asynchronous wgmma.
+__device__ __forceinline__ void wg_fence_acc(float (&d)[64]) {
+#pragma unroll
+    for (int i = 0; i < 64; ++i) {
+        asm volatile("" : "+f"(d[i])::"memory");
+    }
+}
+
+// d[64 x 128] = A[64 x 16] . B[128 x 16]^T (+ d when accumulate != 0), both K-major in shared memory.
+__device__ __forceinline__ void wg_mma_bf16(float (&d)[64], uint64_t descA, uint64_t descB, int accumulate) {
+    asm volatile(
+        "{\n"
+        ".reg .pred p;\n"
+        "setp.ne.b32 p, %66, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+        "%64, %65, p, 1, 1, 0, 0;\n"
+        "}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+          "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+          "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+          "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+          "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+          "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+        : "l"(descA), "l"(descB), "r"(accumulate));
+}
+
+// One 128x128 output tile through wgmma (bf16 operands, fp32 accumulation), written (plus bias) into the epilogue
+// tile like tc_tile. Columns >= N hold -inf.
+__device__ void wg_tile(char* smem, float* tile, const char* a, const char* b, const float* bias, int ldBytes, int M,
+                        int N, int m0, int n0) {
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
+    const int wg = warp >> 2;
+    const int wl = warp & 3;
+    const int kTiles = ldBytes / GEMM_STAGE_K_BYTES;
+    constexpr int AHEAD = GEMM_STAGES - 2;
+
+    // no instruction but wgmma defines the accumulators until the last wait (else ptxas serialises the wgmmas):
+    // the first product overwrites them
+    float d[64];
+#pragma unroll
+    for (int s = 0; s < AHEAD; ++s) {
+        if (s < kTiles) {
+            tc_load_stage(smem + s * TC_STAGE_BYTES, a, b, ldBytes, m0, n0, M, N, s * GEMM_STAGE_K_BYTES);
+        }
+        cp_async_commit();
+    }
+    for (int kt = 0; kt < kTiles; ++kt) {
+        // stage kt has landed (this thread's copies), is visible to the tensor cores' proxy, and every warpgroup has
+        // finished the batch that read the buffer the next load overwrites (batch kt - 2, waited for below)
+        cp_async_wait<AHEAD - 1>();
+        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+        __syncthreads();
+        const int next = kt + AHEAD;
+        if (next < kTiles) {
+            tc_load_stage(smem + (next % GEMM_STAGES) * TC_STAGE_BYTES, a, b, ldBytes, m0, n0, M, N,
+                          next * GEMM_STAGE_K_BYTES);
+        }
+        cp_async_commit();
+        const uint32_t stage = smem_addr(smem + (kt % GEMM_STAGES) * TC_STAGE_BYTES);
+        const uint32_t sA = stage + wg * 64 * GEMM_STAGE_K_BYTES;
+        const uint32_t sB = stage + GEMM_BM * GEMM_STAGE_K_BYTES;
+        wg_fence();
+#pragma unroll
+        for (int ks = 0; ks < GEMM_STAGE_K_BYTES / 32; ++ks) {
+            wg_mma_bf16(d, wg_desc(sA + ks * 32), wg_desc(sB + ks * 32), kt > 0 || ks > 0);
+        }
+        wg_commit();
+        wg_wait<1>();
+    }
+    wg_wait<0>();
+    wg_fence_acc(d);
+    cp_async_wait<0>();
+    __syncthreads();
+
+    const int row = wg * 64 + wl * 16 + (lane >> 2);
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+        const int col = i * 8 + 2 * (lane & 3);
+        const int gc = n0 + col;
+        const float b0 = gc < N ? (bias ? bias[gc] : 0.0f) : 0.0f;
+        const float b1 = gc + 1 < N ? (bias ? bias[gc + 1] : 0.0f) : 0.0f;
+        float2 lo;
+        float2 hi;
+        lo.x = gc < N ? d[4 * i] + b0 : -INFINITY;
+        lo.y = gc + 1 < N ? d[4 * i + 1] + b1 : -INFINITY;
+        hi.x = gc < N ? d[4 * i + 2] + b0 : -INFINITY;
+        hi.y = gc + 1 < N ? d[4 * i + 3] + b1 : -INFINITY;
+        *reinterpret_cast<float2*>(tile + row * EPI_LD + col) = lo;
+        *reinterpret_cast<float2*>(tile + (row + 8) * EPI_LD + col) = hi;
+    }
+    __syncthreads();
+}
+#endif  // SAE_WGMMA
+
 // ---------------------------------------------------------------------------------------------------------------
 // fp32 SIMT mainloop: 8 x 8 outputs per thread, K in steps of 8, operands transposed into shared memory.
 // ---------------------------------------------------------------------------------------------------------------
@@ -461,6 +593,12 @@ __device__ __forceinline__ void compute_tile(char* smem, float* tile, const void
         simt_tile(smem, tile, static_cast<const float*>(a), static_cast<const float*>(b), bias, ld, M, N, m0, n0);
     } else {
         const int ldBytes = ld * (P == Path::BF16 ? 2 : 4);
+#ifdef SAE_WGMMA
+        if (P == Path::BF16) {
+            wg_tile(smem, tile, static_cast<const char*>(a), static_cast<const char*>(b), bias, ldBytes, M, N, m0, n0);
+            return;
+        }
+#endif
         tc_tile<P == Path::TF32>(smem, tile, static_cast<const char*>(a), static_cast<const char*>(b), bias, ldBytes,
                                  M, N, m0, n0);
     }
@@ -470,7 +608,7 @@ __device__ __forceinline__ void compute_tile(char* smem, float* tile, const void
 template <Path P>
 __device__ void gemm_store(const void* a, const void* b, const float* bias, int M, int N, int ld, float* c,
                            long ldc) {
-    extern __shared__ __align__(128) char smem[];
+    extern __shared__ __align__(1024) char smem[];
     float* tile = reinterpret_cast<float*>(smem);
     const int n0 = blockIdx.x * GEMM_BN;
     const int m0 = blockIdx.y * GEMM_BM;
@@ -485,7 +623,7 @@ template <Path P, int KPL>
 __device__ void gemm_topk(const void* a, const void* b, const float* bias, int M, int N, int ld, int k,
                           int tilesPerChunk, uint32_t* candKey, int* candIdx, long ldCand) {
     constexpr int KCAP = 32 * KPL;
-    extern __shared__ __align__(128) char smem[];
+    extern __shared__ __align__(1024) char smem[];
     float* tile = reinterpret_cast<float*>(smem);
     uint32_t* listKey = reinterpret_cast<uint32_t*>(smem + EPI_TILE_BYTES);
     int* listIdx = reinterpret_cast<int*>(listKey + GEMM_BM * KCAP);

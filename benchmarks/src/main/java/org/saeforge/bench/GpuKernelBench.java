@@ -257,6 +257,7 @@ public final class GpuKernelBench {
         device.put("multiprocessors", ctx.multiprocessors());
         device.put("memory_mib", ctx.totalMemory() >> 20);
         device.put("driver_version", ctx.driverVersion());
+        device.put("encoder_kernels", ctx.encoderKernels());
         ObjectNode shape = result.putObject("shape");
         shape.put("dIn", dIn);
         shape.put("numLatents", n);

@@ -72,7 +72,7 @@ final class DeviceLoop {
      * What a device-resident run reports in run.json: the device, its memory plan, the phases of a step (median device
      * milliseconds over the logged steps) and how long the loop waited for input rows.
      */
-    record Report(String device, String gemmPrecision, long plannedBytes, String planSummary, long allocatedBytes, double[] phaseMedianMs,
+    record Report(String device, String gemmPrecision, String encoderKernels, long plannedBytes, String planSummary, long allocatedBytes, double[] phaseMedianMs,
                   int profiledSteps, double inputWaitSeconds, long steps, int batchRows, int dIn, int numLatents) {
 
         /** Encoder GEMM + top-k selection rate in TFLOP/s (2·batch·dIn·numLatents per step over the median encoder time). */
@@ -85,6 +85,7 @@ final class DeviceLoop {
             ObjectNode o = Json.object();
             o.put("device", device);
             o.put("gemm_precision", gemmPrecision);
+            o.put("encoder_kernels", encoderKernels);
             o.put("memory_planned_bytes", plannedBytes);
             o.put("memory_plan", planSummary);
             o.put("memory_allocated_bytes", allocatedBytes);
@@ -174,10 +175,11 @@ final class DeviceLoop {
                 for (int i = 0; i < models.size(); i++) {
                     models.get(i).store(saes.get(i), null, null, null, null);
                 }
-                Report report = new Report(dev.description(), shared.gemmPrecision().suffix(), plan.total(), plan.summary(),
+                Report report = new Report(dev.description(), shared.gemmPrecision().suffix(), dev.encoderKernels(), plan.total(), plan.summary(),
                         dev.allocatedBytes(), loop.phaseMedians(), loop.profiled, feed.waitSeconds(), steps, b, dIn, shapes.get(0).numLatents());
-                listener.onInfo(String.format(java.util.Locale.ROOT, "device: %s, %s encoder %.3f ms/step (%.1f TFLOP/s), backward %.3f ms, "
-                        + "Adam %.3f ms; waited %.2f s for input rows", report.device(), report.gemmPrecision(), report.phaseMedianMs()[0],
+                listener.onInfo(String.format(java.util.Locale.ROOT, "device: %s, %s encoder (%s) %.3f ms/step (%.1f TFLOP/s), backward %.3f ms, "
+                        + "Adam %.3f ms; waited %.2f s for input rows", report.device(), report.gemmPrecision(), report.encoderKernels(),
+                        report.phaseMedianMs()[0],
                         report.encoderTflops(), report.phaseMedianMs()[2], report.phaseMedianMs()[3], report.inputWaitSeconds()));
                 return new Trainer.Loop(saes, seconds, feed.badRows(), feed.normDropped(), report, null);
             }

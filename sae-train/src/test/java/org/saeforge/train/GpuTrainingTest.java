@@ -79,6 +79,7 @@ class GpuTrainingTest {
             var device = Json.read(tmp.resolve("gpu-" + precision).resolve(Trainer.RUN_FILE)).path("device");
             assertTrue(device.path("encoder_tflops").asDouble() > 0, device.toString());
             assertTrue(device.path("memory_allocated_bytes").asLong() > 0, device.toString());
+            assertTrue(java.util.Set.of("wgmma (sm_90a)", "mma.sync").contains(device.path("encoder_kernels").asText()), device.toString());
         }
     }
 

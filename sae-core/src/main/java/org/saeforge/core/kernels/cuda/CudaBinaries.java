@@ -17,6 +17,16 @@ import org.saeforge.core.SaeException;
 public final class CudaBinaries {
     /** The kernel families, one {@code .cu} and one fatbin each. */
     public static final List<String> FAMILIES = List.of("encode", "decode", "backward", "auxk", "adam", "metrics", "train");
+    /**
+     * The encoder built once more for sm_90a with its wgmma mainloop ({@code -DSAE_WGMMA}): the same kernel names as
+     * {@code encode.fatbin}, SASS for compute capability 9.0 only.
+     */
+    public static final String ENCODE_SM90A = "encode_sm90a";
+    /**
+     * System property that turns the wgmma encoder off ({@code -Dsae.cuda.wgmma=false}): the mma.sync kernels of
+     * {@code encode.fatbin} then run on Hopper too (for comparison runs).
+     */
+    public static final String WGMMA_PROPERTY = "sae.cuda.wgmma";
     /** Class-path folder of the fatbins and the manifest. */
     public static final String RESOURCE_DIR = "cuda/";
     public static final String MANIFEST = RESOURCE_DIR + "SOURCES.sha256";
@@ -26,9 +36,18 @@ public final class CudaBinaries {
     private CudaBinaries() {
     }
 
-    /** The fatbin of one family as bytes; a missing resource is an internal error naming it. */
+    /**
+     * The module to load for {@code family} on a device of compute capability {@code major.minor}: the wgmma encoder
+     * on 9.0 unless {@link #WGMMA_PROPERTY} is false, else the family's own fatbin.
+     */
+    public static String module(String family, int major, int minor) {
+        boolean wgmma = !"false".equalsIgnoreCase(System.getProperty(WGMMA_PROPERTY, "true"));
+        return family.equals("encode") && major == 9 && minor == 0 && wgmma ? ENCODE_SM90A : family;
+    }
+
+    /** The fatbin of one family (or of {@link #ENCODE_SM90A}) as bytes; a missing resource is an internal error naming it. */
     public static byte[] fatbin(String family) {
-        if (!FAMILIES.contains(family)) {
+        if (!FAMILIES.contains(family) && !family.equals(ENCODE_SM90A)) {
             throw new IllegalArgumentException("unknown kernel family '" + family + "' (known: " + FAMILIES + ")");
         }
         String name = RESOURCE_DIR + family + ".fatbin";

@@ -40,6 +40,7 @@ public final class CudaContext implements AutoCloseable {
     private final boolean syncEachLaunch;
     private final Map<String, CUmodule> modules = new HashMap<>();
     private final Map<String, KernelFunction> functions = new HashMap<>();
+    private final Map<String, String> moduleVariants = new HashMap<>();
     private long launches;
     private boolean closed;
 
@@ -152,14 +153,21 @@ public final class CudaContext implements AutoCloseable {
             CUmodule module = modules.get(family);
             if (module == null) {
                 module = new CUmodule();
-                int r = JCudaDriver.cuModuleLoadData(module, CudaBinaries.fatbin(family));
+                String variant = CudaBinaries.module(family, ccMajor, ccMinor);
+                int r = JCudaDriver.cuModuleLoadData(module, CudaBinaries.fatbin(variant));
+                if (r != CUresult.CUDA_SUCCESS && !variant.equals(family)) {
+                    // the sm_90a build did not load (a driver without it): the portable build serves the same kernels
+                    variant = family;
+                    r = JCudaDriver.cuModuleLoadData(module, CudaBinaries.fatbin(family));
+                }
                 if (r == CUresult.CUDA_ERROR_NO_BINARY_FOR_GPU || r == CUresult.CUDA_ERROR_UNSUPPORTED_PTX_VERSION) {
                     throw SaeException.internal("CUDA kernels of " + family + ".fatbin cannot run on " + deviceName + " (compute "
                             + ccMajor + "." + ccMinor + ", driver " + driverVersion + "): " + CUresult.stringFor(r)
                             + "; they hold sm_80 and sm_90 code and compute_90 PTX", null);
                 }
-                check(r, "cuModuleLoadData(" + family + ".fatbin)");
+                check(r, "cuModuleLoadData(" + variant + ".fatbin)");
                 modules.put(family, module);
+                moduleVariants.put(family, variant);
             }
             CUfunction fn = new CUfunction();
             check(JCudaDriver.cuModuleGetFunction(fn, module, name), "cuModuleGetFunction(" + key + ")");
@@ -277,6 +285,14 @@ public final class CudaContext implements AutoCloseable {
 
     public String deviceName() {
         return deviceName;
+    }
+
+    /**
+     * Which build of the encoder runs: "wgmma (sm_90a)" or "mma.sync" (loads the encoder module if not loaded yet).
+     */
+    public String encoderKernels() {
+        function("encode", "gemm_store_bf16");
+        return CudaBinaries.ENCODE_SM90A.equals(moduleVariants.get("encode")) ? "wgmma (sm_90a)" : "mma.sync";
     }
 
     /** Compute capability as "major.minor". */

@@ -98,6 +98,11 @@ public final class CudaTrainDevice implements TrainDevice {
     }
 
     @Override
+    public String encoderKernels() {
+        return ctx.encoderKernels();
+    }
+
+    @Override
     public int ld(int cols) {
         return LaunchMath.paddedLd(cols);
     }

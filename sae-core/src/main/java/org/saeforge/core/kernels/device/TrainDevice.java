@@ -18,6 +18,11 @@ public interface TrainDevice extends AutoCloseable {
     /** The device, for messages (e.g. {@code NVIDIA H100 80GB HBM3}). */
     String description();
 
+    /** Which build of the encoder kernels runs (e.g. {@code wgmma (sm_90a)}, {@code mma.sync}); "host" off the GPU. */
+    default String encoderKernels() {
+        return "host";
+    }
+
     /** Leading dimension of a matrix with {@code cols} columns. */
     int ld(int cols);
 

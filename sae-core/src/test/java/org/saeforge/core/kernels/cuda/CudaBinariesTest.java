@@ -59,6 +59,29 @@ class CudaBinariesTest {
             assertEquals(CudaBinaries.FATBIN_MAGIC, CudaBinaries.littleEndianInt(fatbin), family + ".fatbin magic");
             assertTrue(fatbin.length > 1000, family + ".fatbin holds code");
         }
+        byte[] hopper = CudaBinaries.fatbin(CudaBinaries.ENCODE_SM90A);
+        assertEquals(CudaBinaries.FATBIN_MAGIC, CudaBinaries.littleEndianInt(hopper), "encode_sm90a.fatbin magic");
+        assertTrue(hopper.length > 1000, "encode_sm90a.fatbin holds code");
+    }
+
+    @Test
+    void onlyComputeCapability90LoadsTheWgmmaEncoder() {
+        assertEquals(CudaBinaries.ENCODE_SM90A, CudaBinaries.module("encode", 9, 0));
+        assertEquals("encode", CudaBinaries.module("encode", 8, 0));
+        assertEquals("encode", CudaBinaries.module("encode", 8, 9));
+        assertEquals("encode", CudaBinaries.module("encode", 10, 0), "sm_90a code does not run on later chips");
+        assertEquals("decode", CudaBinaries.module("decode", 9, 0));
+        String before = System.getProperty(CudaBinaries.WGMMA_PROPERTY);
+        System.setProperty(CudaBinaries.WGMMA_PROPERTY, "false");
+        try {
+            assertEquals("encode", CudaBinaries.module("encode", 9, 0), "-Dsae.cuda.wgmma=false");
+        } finally {
+            if (before == null) {
+                System.clearProperty(CudaBinaries.WGMMA_PROPERTY);
+            } else {
+                System.setProperty(CudaBinaries.WGMMA_PROPERTY, before);
+            }
+        }
     }
 
     private static java.util.Set<String> union(Map<String, String> a, Map<String, String> b) {

@@ -116,6 +116,20 @@ class TopKEncodeKernelTest {
         return a;
     }
 
+    /**
+     * On compute capability 9.0 the encoder module is the sm_90a build (bf16 through wgmma), so that the parity tests
+     * of this class check that build there; {@code -Dsae.cuda.wgmma=false} runs them over the mma.sync build.
+     */
+    @Test
+    void theEncoderBuildIsTheOneTheDeviceCalls() {
+        CudaContext ctx = kernels.get(GemmPrecision.BF16).context();
+        boolean hopper = ctx.computeCapability().equals("9.0");
+        boolean off = "false".equalsIgnoreCase(System.getProperty(CudaBinaries.WGMMA_PROPERTY, "true"));
+        assertEquals(hopper && !off ? "wgmma (sm_90a)" : "mma.sync", ctx.encoderKernels(),
+                ctx.deviceName() + " (compute " + ctx.computeCapability() + ")");
+        System.out.println("encoder kernels on " + ctx.deviceName() + ": " + ctx.encoderKernels());
+    }
+
     @Test
     void topKMatchesTheReferenceOnAwkwardShapes() {
         long seed = 100;
