@@ -20,6 +20,8 @@ constexpr int GEMM_THREADS = 256;
 // Bytes of K per pipeline stage and operand row: 32 bf16 or 16 fp32 (tensor-core paths).
 constexpr int GEMM_STAGE_K_BYTES = 64;
 constexpr int GEMM_STAGES = 4;
+// Stages of the Hopper (wgmma) mainloop; loads run GEMM_WG_STAGES - 2 ahead (tuned on an H100: benchmarks/gpu/wgmma_tune.cu).
+constexpr int GEMM_WG_STAGES = 5;
 // fp32 SIMT path: K elements per tile.
 constexpr int GEMM_SIMT_BK = 8;
 // Row stride (floats) of the epilogue tile in shared memory; +8 keeps fragment stores free of bank conflicts.

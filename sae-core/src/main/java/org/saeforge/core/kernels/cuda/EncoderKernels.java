@@ -82,7 +82,7 @@ public final class EncoderKernels {
         long cands = (long) m * plan.candidatesPerRow();
         candKey.require(4 * cands, "gemmTopK candidate keys [" + m + " x " + plan.candidatesPerRow() + "]");
         candIdx.require(4 * cands, "gemmTopK candidate indices [" + m + " x " + plan.candidatesPerRow() + "]");
-        ctx.launch(fn(topKKernel(p, plan.k())), plan.chunks(), plan.panels(), LaunchMath.GEMM_THREADS, plan.smemBytes(),
+        ctx.launch(fn(topKKernel(p, plan.k())), plan.panels(), plan.chunks(), LaunchMath.GEMM_THREADS, plan.smemBytes(),
                 KernelArgs.of().ptr(a).ptr(b).ptr(bias).i(m).i(n).i(ld).i(plan.k()).i(plan.tilesPerChunk())
                         .ptr(candKey).ptr(candIdx).l(plan.candidatesPerRow()));
     }

@@ -16,6 +16,8 @@ public final class LaunchMath {
     public static final int GEMM_THREADS = 256;
     public static final int GEMM_STAGE_K_BYTES = 64;
     public static final int GEMM_STAGES = 4;
+    /** Stages of the Hopper (wgmma) mainloop of {@code encode_sm90a.fatbin}. */
+    public static final int GEMM_WG_STAGES = 5;
     public static final int GEMM_SIMT_BK = 8;
     public static final int EPI_LD = GEMM_BN + 8;
     /** Largest k the fused GEMM + top-k epilogue handles; larger k goes through dense chunks and topk_rows. */
@@ -34,8 +36,6 @@ public final class LaunchMath {
     public static final int DEFAULT_SMEM_LIMIT = 48 * 1024;
     /** Budget (floats) of one dense pre-activation chunk on the fallback top-k path: 256 MiB. */
     public static final long DENSE_CHUNK_FLOATS = 1L << 26;
-    /** Waves of blocks the fused top-k GEMM aims for, so that the last wave is a small share of the work. */
-    static final int TARGET_WAVES = 4;
 
     private LaunchMath() {
     }
@@ -78,9 +78,17 @@ public final class LaunchMath {
         return (GEMM_BM + GEMM_BN) * GEMM_STAGE_K_BYTES * GEMM_STAGES;
     }
 
-    /** Dynamic shared memory of a {@code gemm_store_*} block. */
+    /** Shared memory of the Hopper (wgmma) mainloop's pipeline. */
+    public static int wgmmaPipelineBytes() {
+        return (GEMM_BM + GEMM_BN) * GEMM_STAGE_K_BYTES * GEMM_WG_STAGES;
+    }
+
+    /**
+     * Dynamic shared memory of a {@code gemm_store_*} block: the largest of the epilogue tile and the mainloops'
+     * pipelines (they alias), whichever build of the encoder runs.
+     */
     public static int gemmStoreSmemBytes() {
-        return Math.max(epilogueTileBytes(), tensorCorePipelineBytes());
+        return Math.max(epilogueTileBytes(), Math.max(tensorCorePipelineBytes(), wgmmaPipelineBytes()));
     }
 
     /** Entries kept per row by the fused epilogue: 32 or 64. */
@@ -96,16 +104,20 @@ public final class LaunchMath {
         return gemmStoreSmemBytes() + GEMM_BM * topKListCapacity(k) * 8;
     }
 
-    /** Grid {x = column tiles, y = row panels} of {@code gemm_store_*} for {@code c [rows x cols]}. */
+    /**
+     * Grid {x, 1} of {@code gemm_store_*} for {@code c [rows x cols]}: one block per (row panel, column tile), the
+     * row panels of a column tile consecutive.
+     */
     public static int[] gemmStoreGrid(int rows, int cols) {
-        int panels = ceilDiv(requirePositive(rows, "rows"), GEMM_BM);
-        int tiles = ceilDiv(requirePositive(cols, "cols"), GEMM_BN);
-        requireGridY(panels, rows);
-        return new int[] {tiles, panels};
+        long blocks = (long) ceilDiv(requirePositive(rows, "rows"), GEMM_BM) * ceilDiv(requirePositive(cols, "cols"), GEMM_BN);
+        if (blocks > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("gemmStore of " + rows + " x " + cols + " needs " + blocks + " blocks, more than a grid holds");
+        }
+        return new int[] {(int) blocks, 1};
     }
 
     /**
-     * How the fused GEMM + top-k splits the columns: block (chunk, panel) covers {@code tilesPerChunk} column tiles
+     * How the fused GEMM + top-k splits the columns: block (panel, chunk) covers {@code tilesPerChunk} column tiles
      * of 128 and writes k candidates per row, so every row gets {@code chunks * k} candidates for the merge.
      */
     public record TopKPlan(int rows, int cols, int k, int panels, int columnTiles, int tilesPerChunk, int chunks,
@@ -124,8 +136,10 @@ public final class LaunchMath {
     }
 
     /**
-     * Chunks so that the grid has about {@link #TARGET_WAVES} waves of {@code blocksPerSm * smCount} blocks, but no
-     * more chunks than column tiles.
+     * As few chunks as fill one wave of {@code blocksPerSm * smCount} blocks (at least one, at most one per column
+     * tile): each chunk starts its rows' lists empty, so more chunks mean more insertions into them and a longer
+     * merge, and a partial last wave idles SMs. On an H100 at 8192 x 1024 x 65536, k 32: 4 chunks (256 blocks) take
+     * 3.5 ms, 17 chunks (4.1 waves) 5.2 ms, 32 chunks 6.4 ms (benchmarks/gpu/wgmma_tune.cu).
      */
     public static TopKPlan planTopK(int rows, int cols, int k, int smCount, int blocksPerSm) {
         requirePositive(rows, "rows");
@@ -135,10 +149,9 @@ public final class LaunchMath {
         }
         int capacity = topKListCapacity(k);
         int panels = ceilDiv(rows, GEMM_BM);
-        requireGridY(panels, rows);
         int tiles = ceilDiv(cols, GEMM_BN);
-        long target = (long) Math.max(1, smCount) * Math.max(1, blocksPerSm) * TARGET_WAVES;
-        int wantedChunks = (int) Math.max(1, Math.min(tiles, ceilDiv(target, panels)));
+        long slots = (long) Math.max(1, smCount) * Math.max(1, blocksPerSm);
+        int wantedChunks = (int) Math.max(1, Math.min(Math.min(tiles, MAX_GRID_Y), slots / panels));
         int tilesPerChunk = ceilDiv(tiles, wantedChunks);
         int chunks = ceilDiv(tiles, tilesPerChunk);
         return new TopKPlan(rows, cols, k, panels, tiles, tilesPerChunk, chunks, capacity, gemmTopKSmemBytes(k));

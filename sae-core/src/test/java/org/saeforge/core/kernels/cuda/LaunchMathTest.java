@@ -36,7 +36,7 @@ class LaunchMathTest {
                 Map.entry("K_PAD", LaunchMath.K_PAD), Map.entry("GEMM_BM", LaunchMath.GEMM_BM),
                 Map.entry("GEMM_BN", LaunchMath.GEMM_BN), Map.entry("GEMM_THREADS", LaunchMath.GEMM_THREADS),
                 Map.entry("GEMM_STAGE_K_BYTES", LaunchMath.GEMM_STAGE_K_BYTES),
-                Map.entry("GEMM_STAGES", LaunchMath.GEMM_STAGES), Map.entry("GEMM_SIMT_BK", LaunchMath.GEMM_SIMT_BK),
+                Map.entry("GEMM_STAGES", LaunchMath.GEMM_STAGES), Map.entry("GEMM_WG_STAGES", LaunchMath.GEMM_WG_STAGES), Map.entry("GEMM_SIMT_BK", LaunchMath.GEMM_SIMT_BK),
                 Map.entry("EPI_LD", LaunchMath.EPI_LD), Map.entry("TOPK_FUSED_MAX", LaunchMath.TOPK_FUSED_MAX),
                 Map.entry("TOPK_ROWS_THREADS", LaunchMath.TOPK_ROWS_THREADS),
                 Map.entry("TOPK_SORT_MAX", LaunchMath.TOPK_SORT_MAX), Map.entry("SORT_TILE", LaunchMath.SORT_TILE),
@@ -61,10 +61,12 @@ class LaunchMathTest {
         int ampereOptIn = 163 * 1024;
         assertEquals(128 * 136 * 4, LaunchMath.epilogueTileBytes());
         assertTrue(LaunchMath.tensorCorePipelineBytes() <= LaunchMath.epilogueTileBytes(), "pipeline aliases the tile");
-        assertEquals(LaunchMath.epilogueTileBytes(), LaunchMath.gemmStoreSmemBytes());
-        assertEquals(69_632 + 128 * 32 * 8, LaunchMath.gemmTopKSmemBytes(1));
-        assertEquals(69_632 + 128 * 32 * 8, LaunchMath.gemmTopKSmemBytes(32));
-        assertEquals(69_632 + 128 * 64 * 8, LaunchMath.gemmTopKSmemBytes(33));
+        // the wgmma pipeline (5 stages of 16 KiB) is the largest; the epilogue tile aliases it
+        assertEquals(5 * 16_384, LaunchMath.wgmmaPipelineBytes());
+        assertEquals(81_920, LaunchMath.gemmStoreSmemBytes());
+        assertEquals(81_920 + 128 * 32 * 8, LaunchMath.gemmTopKSmemBytes(1));
+        assertEquals(81_920 + 128 * 32 * 8, LaunchMath.gemmTopKSmemBytes(32));
+        assertEquals(81_920 + 128 * 64 * 8, LaunchMath.gemmTopKSmemBytes(33));
         assertTrue(LaunchMath.gemmTopKSmemBytes(64) <= ampereOptIn);
         // Two k <= 32 blocks fit one Hopper SM (228 KiB, 1 KiB reserved per block).
         assertTrue(2 * (LaunchMath.gemmTopKSmemBytes(32) + 1024) <= 228 * 1024);
@@ -81,7 +83,11 @@ class LaunchMathTest {
         TopKPlan plan = LaunchMath.planTopK(8192, 65_536, 32, 132, 2);
         assertEquals(64, plan.panels());
         assertEquals(512, plan.columnTiles());
-        assertTrue(plan.chunks() * plan.panels() >= 132 * 2, "at least one full wave");
+        assertEquals(4, plan.chunks(), "as few chunks as fill one wave");
+        assertTrue(plan.chunks() * plan.panels() <= 132 * 2, "one wave");
+        assertEquals(2, LaunchMath.planTopK(8192, 65_536, 64, 132, 1).chunks(), "k 64: one block per SM");
+        assertEquals(256, LaunchMath.planTopK(1, 65_536, 32, 132, 2).chunks(), "one row: a wave of 2-tile chunks");
+        assertEquals(1, LaunchMath.planTopK(65_536, 65_536, 32, 132, 2).chunks(), "more panels than a wave holds");
         assertCovers(plan);
         assertEquals(plan.chunks() * 32, plan.candidatesPerRow());
         // The candidates are far smaller than the dense [batch x numLatents] matrix.
@@ -97,7 +103,8 @@ class LaunchMathTest {
             assertTrue(plan.tilesPerChunk() >= 1 && plan.chunks() >= 1);
             assertEquals(LaunchMath.ceilDiv(s[0], 128), plan.panels());
         }
-        assertThrows(IllegalArgumentException.class, () -> LaunchMath.planTopK(65_535 * 128 + 1, 128, 1, 132, 2));
+        // row panels run along the grid's x (no 65,535 limit); chunks along y stay under it
+        assertEquals(65_536, LaunchMath.planTopK(65_535 * 128 + 1, 128, 1, 132, 2).panels());
         assertThrows(IllegalArgumentException.class, () -> LaunchMath.planTopK(10, 20, 21, 132, 2));
         assertThrows(IllegalArgumentException.class, () -> LaunchMath.planTopK(0, 20, 1, 132, 2));
     }
@@ -115,9 +122,9 @@ class LaunchMathTest {
 
     @Test
     void gridsAndBlocks() {
-        assertArrayEquals(new int[] {512, 64}, LaunchMath.gemmStoreGrid(8192, 65_536));
+        assertArrayEquals(new int[] {512 * 64, 1}, LaunchMath.gemmStoreGrid(8192, 65_536));
         assertArrayEquals(new int[] {1, 1}, LaunchMath.gemmStoreGrid(1, 1));
-        assertArrayEquals(new int[] {3, 2}, LaunchMath.gemmStoreGrid(129, 257));
+        assertArrayEquals(new int[] {3 * 2, 1}, LaunchMath.gemmStoreGrid(129, 257));
         assertEquals(1, LaunchMath.elementwiseGrid(1, 132));
         assertEquals(4, LaunchMath.elementwiseGrid(1000, 132));
         assertEquals(132 * 8, LaunchMath.elementwiseGrid(1L << 30, 132));

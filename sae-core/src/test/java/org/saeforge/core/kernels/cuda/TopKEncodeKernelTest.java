@@ -216,7 +216,7 @@ class TopKEncodeKernelTest {
         return false;
     }
 
-    /** The device-level fused kernel with chunks of several column tiles (the benchmark's shape has 31 per chunk). */
+    /** The device-level fused kernel with chunks of several column tiles (the benchmark's shape has 128 per chunk). */
     @Test
     void fusedTopKAccumulatesAcrossTheTilesOfAChunk() {
         int rows = 200;

@@ -40,11 +40,11 @@ class DeviceMemoryPlanTest {
 
     @Test
     void theSharedScratchOfTheBenchmarkOnAnH100() {
-        // 132 SMs, two fused top-k blocks per SM: 17 chunks of 32 candidates per row
+        // 132 SMs, two fused top-k blocks per SM, 64 row panels: 4 chunks of 32 candidates per row
         int candidates = LaunchMath.planTopK(8192, 65536, 32, 132, 2).candidatesPerRow();
-        assertEquals(544, candidates);
+        assertEquals(128, candidates);
         DeviceMemoryPlan p = CudaTrainDevice.scratchPlan(8192, 65536, 1024, 32, 512, candidates, 0, 132);
-        long fused = 8L * 8192 * 544;
+        long fused = 8L * 8192 * 128;
         long dense = 4L << 26;
         long groups = 8L * (1 << 22) + 8L * 65536;
         assertEquals(fused + dense, p.byCategory().get(Category.ENCODER), "candidates + the 256 MiB AuxK pre-activation chunk");
