@@ -270,6 +270,59 @@ public final class Trainer {
      * value its checkpoint recorded under {@code effective}): the default has changed between versions (ReLU: 5% of the
      * run, then 60%, then max(60%, 1 − 400k rows / tokens)).
      */
+    /**
+     * {@code c} with each value it leaves to a default ("auto": learning rate, LR warm-up steps, dead window, revival
+     * window, k at step 0, sparsity warm-up) set to the value a checkpoint recorded under {@code effective}, so that a
+     * run resumes with the values it started with even where a later version resolves "auto" differently (values
+     * {@code c} sets explicitly are kept and compared). Each pinned value that differs from what {@code c} would resolve
+     * to now is described in {@code differing} (when not null).
+     */
+    static TrainConfig pinRecordedAutoValues(TrainConfig c, JsonNode effective, List<String> differing) {
+        TrainConfig.Builder b = c.toBuilder();
+        JsonNode v = effective.path("lr");
+        if (Double.isNaN(c.lr()) && v.isNumber()) {
+            b.lr(v.asDouble());
+            describe(differing, "learning rate", v.asDouble(), c.effectiveLr(), "");
+        }
+        v = effective.path("warmup_steps");
+        if (c.warmupSteps() < 0 && v.canConvertToInt() && v.asInt() >= 0) {
+            b.warmupSteps(v.asInt());
+            describe(differing, "LR warm-up", v.asInt(), c.effectiveWarmupSteps(), " steps");
+        }
+        v = effective.path("dead_after");
+        if (c.deadAfter() < 1 && v.canConvertToLong() && v.asLong() >= 1) {
+            b.deadAfter(v.asLong());
+            describe(differing, "dead window", v.asLong(), c.effectiveDeadAfter(), " rows");
+        }
+        v = effective.path("revive_after");
+        if (c.reviveAfter() < 0 && v.canConvertToLong() && v.asLong() >= 0) {
+            b.reviveAfter(v.asLong());
+            describe(differing, "revival window", v.asLong(), c.effectiveReviveAfter(), " rows");
+        }
+        v = effective.path("k_start");
+        if (c.kStart() < 0 && v.canConvertToInt() && v.asInt() >= 0) {
+            // k at step 0 equal to k is "no annealing" (0), valid for every architecture
+            b.kStart(v.asInt() <= c.k() ? 0 : v.asInt());
+            describe(differing, "k at step 0", v.asInt(), c.effectiveKStart(), "");
+        }
+        v = effective.path("sparsity_warmup");
+        if (c.sparsityWarmup() < 0 && v.isNumber()) {
+            b.sparsityWarmup(v.asDouble());
+            describe(differing, "sparsity warm-up", v.asDouble(), c.effectiveSparsityWarmup(), " of the run");
+        }
+        return b.build();
+    }
+
+    private static void describe(List<String> differing, String what, double recorded, double now, String unit) {
+        if (differing != null && recorded != now) {
+            differing.add(what + " " + number(recorded) + unit + " (default now " + number(now) + unit + ")");
+        }
+    }
+
+    private static String number(double v) {
+        return v == Math.rint(v) && Math.abs(v) < 1e15 ? Long.toString((long) v) : Double.toString(v);
+    }
+
     private List<TrainConfig> checkResumable(Checkpoint.Loaded cp, ActivationSource source) {
         Path file = cp.dir().resolve(Checkpoint.STATE);
         if (cp.run().dIn() != source.dIn() || cp.run().sourceRows() != source.numRows()) {
@@ -283,18 +336,13 @@ public final class Trainer {
         for (int i = 0; i < configs.size(); i++) {
             JsonNode savedJson = cp.members().get(i).path("config");
             TrainConfig saved = TrainConfig.fromJson(savedJson);
-            JsonNode recorded = savedJson.path("effective").path("sparsity_warmup");
-            double savedWarmup = recorded.isNumber() ? recorded.asDouble() : saved.effectiveSparsityWarmup();
-            TrainConfig given = configs.get(i);
-            if (given.sparsityWarmup() < 0) {
-                if (savedWarmup != given.effectiveSparsityWarmup()) {
-                    listener.onInfo(String.format("%sresuming with the sparsity warm-up the run started with (%s of the run), not this "
-                            + "version's default (%s)", names.get(i).isEmpty() ? "" : names.get(i) + ": ", savedWarmup,
-                            given.effectiveSparsityWarmup()));
-                }
-                given = given.toBuilder().sparsityWarmup(savedWarmup).build();
+            List<String> differing = new ArrayList<>();
+            TrainConfig given = pinRecordedAutoValues(configs.get(i), savedJson.path("effective"), differing);
+            if (!differing.isEmpty()) {
+                listener.onInfo((names.get(i).isEmpty() ? "" : names.get(i) + ": ") + "resuming with the values the run started with"
+                        + " where this version's defaults differ: " + String.join(", ", differing));
             }
-            if (!saved.toBuilder().sparsityWarmup(savedWarmup).build().sameTraining(given)
+            if (!pinRecordedAutoValues(saved, savedJson.path("effective"), null).sameTraining(given)
                     || !cp.members().get(i).path("name").asText().equals(names.get(i))) {
                 throw new SaeException(file + ": the configuration of " + (names.get(i).isEmpty() ? "the SAE" : names.get(i))
                         + " differs from the one the run was started with; resume with the run's own config.json");

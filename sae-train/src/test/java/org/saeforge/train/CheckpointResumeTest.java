@@ -179,7 +179,82 @@ class CheckpointResumeTest {
                     () -> new Trainer(now.toBuilder().sparsityWarmup(0.5).build(), null).resume(src, cut, null, Map.of()));
             assertTrue(other.getMessage().contains("differs"), "an explicit other warm-up is refused: " + other.getMessage());
         }
-        assertTrue(infos.stream().anyMatch(m -> m.contains("resuming with the sparsity warm-up the run started with (0.3")), infos.toString());
+        assertTrue(infos.stream().anyMatch(m -> m.contains("resuming with the values the run started with")
+                && m.contains("sparsity warm-up 0.3 of the run (default now")), infos.toString());
+    }
+
+    /**
+     * A run whose checkpoint was written by a version that resolved every "auto" value differently (learning rate, LR
+     * warm-up, dead window, revival window, k at step 0) resumes with the recorded values, says so in one line, and
+     * ends bit-identical to an uninterrupted run with those values, also across a second resume.
+     */
+    @Test
+    void aResumedRunKeepsEveryAutoValueItStartedWith() throws Exception {
+        TrainConfig now = config(Architecture.TOPK).toBuilder().lr(Double.NaN).warmupSteps(-1).deadAfter(-1).kStart(-1).build();
+        TrainConfig then = now.toBuilder().lr(now.effectiveLr() * 0.7).warmupSteps(now.effectiveWarmupSteps() + 3)
+                .deadAfter(now.effectiveDeadAfter() + 512).reviveAfter(now.effectiveReviveAfter() * 2).kStart(now.k() + 2).build();
+        assertTrue(then.effectiveKStart() != now.effectiveKStart() && then.effectiveReviveAfter() != now.effectiveReviveAfter()
+                && then.effectiveWarmupSteps() != now.effectiveWarmupSteps(), "every value differs");
+        Path whole = tmp.resolve("auto-whole");
+        Path cut = tmp.resolve("auto-cut");
+        List<String> infos = new ArrayList<>();
+        TrainListener listenThenCrash = new TrainListener() {
+            @Override
+            public void onInfo(String message) {
+                infos.add(message);
+            }
+
+            @Override
+            public void onMembersStep(long step, long tokens, double lr, List<String> names, List<StepStats> stats, double rps) {
+                if (step == 14) {
+                    throw new Crash();
+                }
+            }
+        };
+        try (ActivationSource src = ActivationSources.open(data)) {
+            SparseAutoencoder expected = new Trainer(then, null).train(src, whole, null, Map.of()).sae();
+            assertThrows(Crash.class, () -> new Trainer(then, crashAt(8)).train(src, cut, null, Map.of()));
+            // make the checkpoint look like one written with every value left "auto" by a version whose defaults were then's
+            Path state = Checkpoint.latest(cut).resolve(Checkpoint.STATE);
+            com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+            com.fasterxml.jackson.databind.node.ObjectNode root = (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(state.toFile());
+            com.fasterxml.jackson.databind.node.ObjectNode cfg = (com.fasterxml.jackson.databind.node.ObjectNode) root.path("members").get(0).path("config");
+            cfg.putNull("lr");
+            cfg.put("warmup_steps", -1);
+            cfg.put("dead_after", -1);
+            cfg.put("revive_after", -1);
+            cfg.put("k_start", -1);
+            assertEquals(then.effectiveLr(), cfg.path("effective").path("lr").asDouble(), "the checkpoint records the resolved rate");
+            json.writeValue(state.toFile(), root);
+            assertThrows(Crash.class, () -> new Trainer(now, listenThenCrash).resume(src, cut, null, Map.of()));
+            SparseAutoencoder resumed = new Trainer(now, null).resume(src, cut, null, Map.of()).get(0).sae();
+            assertTrue(expected.sameWeights(resumed), "the resumed run kept every value it started with");
+            SaeException other = assertThrows(SaeException.class,
+                    () -> new Trainer(now.toBuilder().lr(then.effectiveLr() * 2).build(), null).resume(src, cut, null, Map.of()));
+            assertTrue(other.getMessage().contains("differs"), "an explicit other rate is refused: " + other.getMessage());
+        }
+        List<String> lines = infos.stream().filter(m -> m.contains("resuming with the values the run started with")).toList();
+        assertEquals(1, lines.size(), infos.toString());
+        for (String what : List.of("learning rate", "LR warm-up", "dead window", "revival window", "k at step 0")) {
+            assertTrue(lines.get(0).contains(what), what + " in: " + lines.get(0));
+        }
+    }
+
+    @Test
+    void aSameVersionResumeNamesNoDefault() {
+        TrainConfig c = config(Architecture.TOPK).toBuilder().lr(Double.NaN).warmupSteps(-1).deadAfter(-1).kStart(-1).build();
+        List<String> differing = new ArrayList<>();
+        TrainConfig pinned = Trainer.pinRecordedAutoValues(c, c.toJson().path("effective"), differing);
+        assertEquals(List.of(), differing);
+        assertEquals(c.effectiveLr(), pinned.effectiveLr());
+        assertEquals(c.effectiveWarmupSteps(), pinned.effectiveWarmupSteps());
+        assertEquals(c.effectiveDeadAfter(), pinned.effectiveDeadAfter());
+        assertEquals(c.effectiveReviveAfter(), pinned.effectiveReviveAfter());
+        assertEquals(c.effectiveKStart(), pinned.effectiveKStart());
+        assertEquals(c.effectiveSparsityWarmup(), pinned.effectiveSparsityWarmup());
+        assertTrue(c.sameTraining(c), "sanity");
+        // a checkpoint from before the effective record: nothing is pinned
+        assertEquals(c, Trainer.pinRecordedAutoValues(c, com.fasterxml.jackson.databind.node.MissingNode.getInstance(), differing));
     }
 
     @Test
