@@ -27,7 +27,8 @@ import org.saeforge.core.kernels.cuda.GemmPrecision;
  * alone, the same reading and gathering into an ordinary buffer ({@code host_rows_per_sec}). Same split, seed and
  * shuffle-buffer default as {@code sae train}. Prints one JSON line.
  *
- * <p>Usage: {@code GpuPipelineBench --data DIR [--batch 8192] [--batches 200] [--seed 0]}.
+ * <p>Usage: {@code GpuPipelineBench --data DIR [--batch 8192] [--batches 200] [--seed 0] [--host-only]}; {@code --host-only}
+ * measures the host side alone (no GPU needed).
  */
 public final class GpuPipelineBench {
     private GpuPipelineBench() {
@@ -47,14 +48,20 @@ public final class GpuPipelineBench {
         int batch = 8192;
         int batches = 200;
         long seed = 0;
+        boolean hostOnly = false;
         for (int i = 0; i < args.length; i++) {
+            if (args[i].equals("--host-only")) {
+                hostOnly = true;
+                continue;
+            }
             String v = i + 1 < args.length ? args[i + 1] : null;
             switch (args[i]) {
                 case "--data" -> data = Path.of(v);
                 case "--batch" -> batch = Integer.parseInt(v);
                 case "--batches" -> batches = Integer.parseInt(v);
                 case "--seed" -> seed = Long.parseLong(v);
-                default -> throw new SaeException("unknown argument " + args[i] + " (--data DIR [--batch N] [--batches N] [--seed S])");
+                default -> throw new SaeException("unknown argument " + args[i]
+                        + " (--data DIR [--batch N] [--batches N] [--seed S] [--host-only])");
             }
             i++;
         }
@@ -76,6 +83,9 @@ public final class GpuPipelineBench {
             out.put("host_rows_per_sec", Math.round(hostOnly(src, split, seed, o, gather, batch, batches + warm)));
             System.err.printf(Locale.ROOT, "GpuPipelineBench: %s: host side (ids + gather as %s) %d rows/s%n", data,
                     gather.stored().name().toLowerCase(Locale.ROOT), out.path("host_rows_per_sec").asLong());
+            if (hostOnly) {
+                return out;
+            }
             try (CudaKernels k = CudaKernels.open(CudaKernels.Options.defaults());
                  CudaTrainDevice dev = CudaTrainDevice.open(k, GemmPrecision.BF16);
                  CudaBatchFeed feed = CudaBatchFeed.open(dev, src, split, seed, o, batch, 0, batches + warm)) {

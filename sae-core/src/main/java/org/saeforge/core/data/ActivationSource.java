@@ -45,6 +45,21 @@ public interface ActivationSource extends AutoCloseable {
         throw new UnsupportedOperationException(path() + ": rows of this source can only be read as float32");
     }
 
+    /**
+     * Copies the rows {@code ids[from .. to)} as stored ({@link #readRawRows}), one after another, into {@code dst} at
+     * {@code dstIndex}. Sources that check their file before a read do so once per call here, not once per row (a
+     * check is a stat of the file: per row it halved the GPU input pipeline's gather rate). May be called from several
+     * threads at once.
+     *
+     * @throws UnsupportedOperationException when {@link #rawElementBytes()} is 0
+     */
+    default void readRawRowsAt(long[] ids, int from, int to, ByteBuffer dst, int dstIndex) {
+        int rowBytes = dIn() * rawElementBytes();
+        for (int i = from; i < to; i++) {
+            readRawRows(ids[i], 1, dst, dstIndex + (i - from) * rowBytes);
+        }
+    }
+
     /** Row metadata aligned with this source's rows, or null when the source has none. */
     default RowMetadata metadata() {
         return null;

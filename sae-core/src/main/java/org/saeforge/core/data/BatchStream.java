@@ -5,6 +5,7 @@ import java.nio.ByteOrder;
 import java.util.SplittableRandom;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
+import org.saeforge.core.FileFormatException;
 import org.saeforge.core.SaeException;
 import org.saeforge.core.tensor.FloatMatrix;
 
@@ -511,6 +512,18 @@ public final class BatchStream implements AutoCloseable {
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        } catch (Error e) {
+            // Never leave the consumer waiting for a chunk. A fault on a mapped page means the file shrank under us;
+            // the JVM may raise it after the read that caused it returned, anywhere in this loop.
+            if (!closed) {
+                RuntimeException error = e instanceof InternalError
+                        ? new FileFormatException(source.path(), "changed while being read (a mapped page faulted: " + e.getMessage() + ")", e)
+                        : SaeException.internal("reading activation rows failed: " + e, e);
+                if (!ready.offer(new Chunk(null, 0, 0, Integer.MAX_VALUE, error))) {
+                    ready.clear();
+                    ready.offer(new Chunk(null, 0, 0, Integer.MAX_VALUE, error));
+                }
+            }
         }
     }
 

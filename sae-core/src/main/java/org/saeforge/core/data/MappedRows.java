@@ -133,6 +133,48 @@ final class MappedRows {
         }
     }
 
+    /**
+     * Copies the rows {@code ids[from .. to)} as stored into dst from byte index dstIndex on, checking the file once
+     * (see ActivationSource#readRawRowsAt).
+     */
+    void readRawRowsAt(long[] ids, int from, int to, ByteBuffer dst, int dstIndex) {
+        int rowBytes = dIn * dtype.bytes;
+        if (dstIndex < 0 || dstIndex + (long) (to - from) * rowBytes > dst.limit()) {
+            throw new IndexOutOfBoundsException((to - from) + " raw rows of " + rowBytes + " bytes at " + dstIndex + " overflow a buffer of "
+                    + dst.limit());
+        }
+        for (int i = from; i < to; i++) {
+            if (ids[i] < 0 || ids[i] >= rows) {
+                throw new IndexOutOfBoundsException("row " + ids[i] + " outside [0, " + rows + ") of " + path);
+            }
+        }
+        guard.check();
+        try {
+            for (int i = from; i < to; i++) {
+                copyRawRow(ids[i], dst, dstIndex + (i - from) * rowBytes, rowBytes);
+            }
+        } catch (InternalError e) {
+            guard.check();
+            throw new FileFormatException(path, "truncated or changed while being read", e);
+        }
+    }
+
+    /** Checks that the file is unchanged since it was opened (see FileGuard). */
+    void checkFile() {
+        guard.check();
+    }
+
+    /** Copies one row (in range, checked by the caller) as stored; a fault on a truncated file is the caller's to report. */
+    void copyRawRow(long row, ByteBuffer dst, int dstIndex, int rowBytes) {
+        int seg = (int) (row / rowsPerSegment);
+        long inSeg = row - seg * rowsPerSegment;
+        dst.put(dstIndex, raw[seg], (int) (inSeg * rowBytes), rowBytes);
+    }
+
+    Path path() {
+        return path;
+    }
+
     private void copy(long first, int count, float[] dst, int dstOffset) {
         int done = 0;
         short[] tmp = null;

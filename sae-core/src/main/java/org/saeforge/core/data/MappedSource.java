@@ -55,6 +55,11 @@ abstract class MappedSource implements ActivationSource {
     }
 
     @Override
+    public void readRawRowsAt(long[] ids, int from, int to, ByteBuffer dst, int dstIndex) {
+        rows.readRawRowsAt(ids, from, to, dst, dstIndex);
+    }
+
+    @Override
     public void close() {
     }
 }

@@ -75,9 +75,7 @@ public final class RowGather {
                     + dst.limit());
         }
         if (raw) {
-            for (int i = from; i < to; i++) {
-                source.readRawRows(ids[i], 1, dst, dstIndex + (i - from) * rowBytes);
-            }
+            source.readRawRowsAt(ids, from, to, dst, dstIndex);
             return;
         }
         float[] row = new float[dIn];

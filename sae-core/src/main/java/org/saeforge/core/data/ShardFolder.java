@@ -262,6 +262,39 @@ public final class ShardFolder implements ActivationSource {
         }
     }
 
+    /** Checks each shard the rows touch once, then copies the rows. */
+    @Override
+    public void readRawRowsAt(long[] ids, int from, int to, ByteBuffer dst, int dstIndex) {
+        int rowBytes = dIn * dtype.bytes;
+        if (dstIndex < 0 || dstIndex + (long) (to - from) * rowBytes > dst.limit()) {
+            throw new IndexOutOfBoundsException((to - from) + " raw rows of " + rowBytes + " bytes at " + dstIndex + " overflow a buffer of "
+                    + dst.limit());
+        }
+        int[] shardOfRow = new int[to - from];
+        boolean[] checked = new boolean[shards.length];
+        for (int i = from; i < to; i++) {
+            if (ids[i] < 0 || ids[i] >= numRows) {
+                throw new IndexOutOfBoundsException("row " + ids[i] + " outside [0, " + numRows + ") of " + dir);
+            }
+            int s = shardOf(ids[i]);
+            shardOfRow[i - from] = s;
+            if (!checked[s]) {
+                shards[s].checkFile();
+                checked[s] = true;
+            }
+        }
+        int s = -1;
+        try {
+            for (int i = from; i < to; i++) {
+                s = shardOfRow[i - from];
+                shards[s].copyRawRow(ids[i] - starts[s], dst, dstIndex + (i - from) * rowBytes, rowBytes);
+            }
+        } catch (InternalError e) {
+            shards[s].checkFile();
+            throw new FileFormatException(shards[s].path(), "truncated or changed while being read", e);
+        }
+    }
+
     private int shardOf(long row) {
         int i = Arrays.binarySearch(starts, row);
         int s = i >= 0 ? i : -i - 2;

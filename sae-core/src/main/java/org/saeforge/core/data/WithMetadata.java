@@ -49,6 +49,11 @@ final class WithMetadata implements ActivationSource {
     }
 
     @Override
+    public void readRawRowsAt(long[] ids, int from, int to, ByteBuffer dst, int dstIndex) {
+        inner.readRawRowsAt(ids, from, to, dst, dstIndex);
+    }
+
+    @Override
     public RowMetadata metadata() {
         return metadata;
     }

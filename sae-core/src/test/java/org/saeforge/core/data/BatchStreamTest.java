@@ -161,6 +161,63 @@ class BatchStreamTest {
         }
     }
 
+    /**
+     * The JVM reports a fault on a mapped page of a truncated file as an InternalError, possibly after the read that
+     * caused it returned: the stream turns it into a one-line error naming the file instead of leaving the consumer
+     * waiting for a chunk that never comes.
+     */
+    @Test
+    void aFaultOnTheReadingThreadStopsTheStreamWithTheFileNamed() {
+        long rows = 6L * BatchStream.CHUNK_ROWS;
+        IndexSource rowsOk = new IndexSource(rows, 0, -1);
+        ActivationSource faulting = new ActivationSource() {
+            @Override
+            public Path path() {
+                return Path.of("faulting.npy");
+            }
+
+            @Override
+            public int dIn() {
+                return rowsOk.dIn();
+            }
+
+            @Override
+            public long numRows() {
+                return rows;
+            }
+
+            @Override
+            public String dtype() {
+                return "float32";
+            }
+
+            @Override
+            public void readRows(long first, int count, float[] dst, int dstOffset) {
+                if (first >= 2L * BatchStream.CHUNK_ROWS) {
+                    throw new InternalError("a fault occurred in a recent unsafe memory access operation in compiled Java code");
+                }
+                rowsOk.readRows(first, count, dst, dstOffset);
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(60), () -> {
+            HeldOutSplit split = HeldOutSplit.create(rows, 0, 1);
+            FileFormatException e = assertThrows(FileFormatException.class, () -> {
+                try (BatchStream s = new BatchStream(faulting, split, 1, 1000L * D * 4, BadRowPolicy.SKIP)) {
+                    FloatMatrix b = new FloatMatrix(256, D);
+                    for (int i = 0; i < 10 * rows / 256; i++) {
+                        s.next(b);
+                    }
+                }
+            });
+            assertTrue(e.getMessage().contains(faulting.path().getFileName().toString()) && e.getMessage().contains("changed while being read"),
+                    e.getMessage());
+        });
+    }
+
     @Test
     void normLimitDropsAndScaleMultiplies() {
         long rows = 3 * BatchStream.CHUNK_ROWS;

@@ -69,6 +69,42 @@ class RowGatherTest {
         }
     }
 
+    /** A gather checks each file it reads once per call: bad ids and files changed since opening stop it with the file's name. */
+    @Test
+    void badIdsAndChangedFilesStopAGather(@TempDir Path dir) throws Exception {
+        int d = 8;
+        long rows = 200;
+        Path npy = dir.resolve("x.npy");
+        NpyWriter.write(npy, new float[(int) rows * d], rows, d);
+        try (NpySource src = NpySource.open(npy)) {
+            ShardFolder.write(src, dir.resolve("f16"), "float16", 50L * d * 2, n -> { });
+        }
+        for (Path p : new Path[] {npy, dir.resolve("f16")}) {
+            try (ActivationSource src = ActivationSources.open(p)) {
+                RowGather g = new RowGather(src);
+                ByteBuffer buf = ByteBuffer.allocate(4 * g.rowBytes()).order(ByteOrder.LITTLE_ENDIAN);
+                IndexOutOfBoundsException bad = assertThrows(IndexOutOfBoundsException.class,
+                        () -> g.gather(new long[] {0, rows}, 0, 2, buf, 0));
+                assertTrue(bad.getMessage().contains(p.getFileName().toString()), bad.getMessage());
+                g.gather(new long[] {0, 1, 120, 199}, 0, 4, buf, 0);
+                // the last shard (or the file) rewritten: the next gather that reads it stops, naming it
+                Path changed = p.equals(npy) ? npy : lastShard(p);
+                java.nio.file.Files.setLastModifiedTime(changed, java.nio.file.attribute.FileTime.fromMillis(
+                        java.nio.file.Files.getLastModifiedTime(changed).toMillis() + 5000));
+                org.saeforge.core.FileFormatException e = assertThrows(org.saeforge.core.FileFormatException.class,
+                        () -> g.gather(new long[] {0, 199}, 0, 2, buf, 0));
+                assertTrue(e.getMessage().contains(changed.getFileName().toString()) && e.getMessage().contains("changed while being read"),
+                        e.getMessage());
+            }
+        }
+    }
+
+    private static Path lastShard(Path folder) throws java.io.IOException {
+        try (java.util.stream.Stream<Path> files = java.nio.file.Files.list(folder)) {
+            return files.filter(f -> !f.getFileName().toString().endsWith(".json")).sorted().reduce((a, b) -> b).orElseThrow();
+        }
+    }
+
     @Test
     void bfloat16IsGatheredAsStored() {
         assertGathersRows(new BatchStreamRowIdsTest.HalfSource(400, true, 9), RowGather.Stored.BFLOAT16, true);
