@@ -146,30 +146,15 @@ class CheckpointResumeTest {
         Path whole = tmp.resolve("warmup-whole");
         Path cut = tmp.resolve("warmup-cut");
         List<String> infos = new ArrayList<>();
-        TrainListener listenThenCrash = new TrainListener() {
-            @Override
-            public void onInfo(String message) {
-                infos.add(message);
-            }
-
-            @Override
-            public void onMembersStep(long step, long tokens, double lr, List<String> names, List<StepStats> stats, double rps) {
-                if (step == 14) {
-                    throw new Crash();
-                }
-            }
-        };
+        TrainListener listenThenCrash = collectInfoThenCrashAt14(infos);
         try (ActivationSource src = ActivationSources.open(data)) {
             SparseAutoencoder expected = new Trainer(then, null).train(src, whole, null, Map.of()).sae();
             assertThrows(Crash.class, () -> new Trainer(then, crashAt(8)).train(src, cut, null, Map.of()));
             // make the checkpoint look like one written with the default left as "auto" by a version whose default was 0.3
-            Path state = Checkpoint.latest(cut).resolve(Checkpoint.STATE);
-            com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
-            com.fasterxml.jackson.databind.node.ObjectNode root = (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(state.toFile());
-            com.fasterxml.jackson.databind.node.ObjectNode cfg = (com.fasterxml.jackson.databind.node.ObjectNode) root.path("members").get(0).path("config");
-            cfg.put("sparsity_warmup", -1.0);
-            assertEquals(0.3, cfg.path("effective").path("sparsity_warmup").asDouble(), "the checkpoint records the resolved warm-up");
-            json.writeValue(state.toFile(), root);
+            editCheckpointConfig(cut, cfg -> {
+                cfg.put("sparsity_warmup", -1.0);
+                assertEquals(0.3, cfg.path("effective").path("sparsity_warmup").asDouble(), "the checkpoint records the resolved warm-up");
+            });
             // resumed, crashed again after its own checkpoint at step 12, and resumed once more
             assertThrows(Crash.class, () -> new Trainer(now, listenThenCrash).resume(src, cut, null, Map.of()));
             assertEquals(List.of(9L, 12L), Checkpoint.stepsIn(cut.resolve(Checkpoint.DIR)));
@@ -198,34 +183,19 @@ class CheckpointResumeTest {
         Path whole = tmp.resolve("auto-whole");
         Path cut = tmp.resolve("auto-cut");
         List<String> infos = new ArrayList<>();
-        TrainListener listenThenCrash = new TrainListener() {
-            @Override
-            public void onInfo(String message) {
-                infos.add(message);
-            }
-
-            @Override
-            public void onMembersStep(long step, long tokens, double lr, List<String> names, List<StepStats> stats, double rps) {
-                if (step == 14) {
-                    throw new Crash();
-                }
-            }
-        };
+        TrainListener listenThenCrash = collectInfoThenCrashAt14(infos);
         try (ActivationSource src = ActivationSources.open(data)) {
             SparseAutoencoder expected = new Trainer(then, null).train(src, whole, null, Map.of()).sae();
             assertThrows(Crash.class, () -> new Trainer(then, crashAt(8)).train(src, cut, null, Map.of()));
             // make the checkpoint look like one written with every value left "auto" by a version whose defaults were then's
-            Path state = Checkpoint.latest(cut).resolve(Checkpoint.STATE);
-            com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
-            com.fasterxml.jackson.databind.node.ObjectNode root = (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(state.toFile());
-            com.fasterxml.jackson.databind.node.ObjectNode cfg = (com.fasterxml.jackson.databind.node.ObjectNode) root.path("members").get(0).path("config");
-            cfg.putNull("lr");
-            cfg.put("warmup_steps", -1);
-            cfg.put("dead_after", -1);
-            cfg.put("revive_after", -1);
-            cfg.put("k_start", -1);
-            assertEquals(then.effectiveLr(), cfg.path("effective").path("lr").asDouble(), "the checkpoint records the resolved rate");
-            json.writeValue(state.toFile(), root);
+            editCheckpointConfig(cut, cfg -> {
+                cfg.putNull("lr");
+                cfg.put("warmup_steps", -1);
+                cfg.put("dead_after", -1);
+                cfg.put("revive_after", -1);
+                cfg.put("k_start", -1);
+                assertEquals(then.effectiveLr(), cfg.path("effective").path("lr").asDouble(), "the checkpoint records the resolved rate");
+            });
             assertThrows(Crash.class, () -> new Trainer(now, listenThenCrash).resume(src, cut, null, Map.of()));
             SparseAutoencoder resumed = new Trainer(now, null).resume(src, cut, null, Map.of()).get(0).sae();
             assertTrue(expected.sameWeights(resumed), "the resumed run kept every value it started with");
@@ -255,6 +225,33 @@ class CheckpointResumeTest {
         assertTrue(c.sameTraining(c), "sanity");
         // a checkpoint from before the effective record: nothing is pinned
         assertEquals(c, Trainer.pinRecordedAutoValues(c, com.fasterxml.jackson.databind.node.MissingNode.getInstance(), differing));
+    }
+
+    /** A listener that keeps the info lines and crashes the run at step 14. */
+    private static TrainListener collectInfoThenCrashAt14(List<String> infos) {
+        return new TrainListener() {
+            @Override
+            public void onInfo(String message) {
+                infos.add(message);
+            }
+
+            @Override
+            public void onMembersStep(long step, long tokens, double lr, List<String> names, List<StepStats> stats, double rps) {
+                if (step == 14) {
+                    throw new Crash();
+                }
+            }
+        };
+    }
+
+    /** Rewrites the configuration of the first SAE in the latest checkpoint of {@code run}. */
+    private static void editCheckpointConfig(Path run, java.util.function.Consumer<com.fasterxml.jackson.databind.node.ObjectNode> edit)
+            throws java.io.IOException {
+        Path state = Checkpoint.latest(run).resolve(Checkpoint.STATE);
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        com.fasterxml.jackson.databind.node.ObjectNode root = (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(state.toFile());
+        edit.accept((com.fasterxml.jackson.databind.node.ObjectNode) root.path("members").get(0).path("config"));
+        json.writeValue(state.toFile(), root);
     }
 
     @Test

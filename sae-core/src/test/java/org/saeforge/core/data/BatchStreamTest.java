@@ -20,17 +20,24 @@ class BatchStreamTest {
 
     /**
      * Row r holds r / 1024 in column 0 (exact) and 1 elsewhere, or 1000 for rows r % 7 == 3 (outliers); optionally
-     * slow and jittery, or failing at one row.
+     * slow and jittery, or failing at one row (with a FileFormatException, or with the InternalError the JVM raises
+     * for a fault on a mapped page).
      */
     static final class IndexSource implements ActivationSource {
         final long rows;
         final long seed;
         final long failAt;
+        final boolean faultAsError;
 
         IndexSource(long rows, long jitterSeed, long failAt) {
+            this(rows, jitterSeed, failAt, false);
+        }
+
+        IndexSource(long rows, long jitterSeed, long failAt, boolean faultAsError) {
             this.rows = rows;
             this.seed = jitterSeed;
             this.failAt = failAt;
+            this.faultAsError = faultAsError;
         }
 
         @Override
@@ -63,6 +70,9 @@ class BatchStreamTest {
                 }
             }
             if (failAt >= first && failAt < first + count) {
+                if (faultAsError) {
+                    throw new InternalError("a fault occurred in a recent unsafe memory access operation in compiled Java code");
+                }
                 throw new FileFormatException(path(), "truncated or changed while being read");
             }
             for (int r = 0; r < count; r++) {
@@ -169,40 +179,7 @@ class BatchStreamTest {
     @Test
     void aFaultOnTheReadingThreadStopsTheStreamWithTheFileNamed() {
         long rows = 6L * BatchStream.CHUNK_ROWS;
-        IndexSource rowsOk = new IndexSource(rows, 0, -1);
-        ActivationSource faulting = new ActivationSource() {
-            @Override
-            public Path path() {
-                return Path.of("faulting.npy");
-            }
-
-            @Override
-            public int dIn() {
-                return rowsOk.dIn();
-            }
-
-            @Override
-            public long numRows() {
-                return rows;
-            }
-
-            @Override
-            public String dtype() {
-                return "float32";
-            }
-
-            @Override
-            public void readRows(long first, int count, float[] dst, int dstOffset) {
-                if (first >= 2L * BatchStream.CHUNK_ROWS) {
-                    throw new InternalError("a fault occurred in a recent unsafe memory access operation in compiled Java code");
-                }
-                rowsOk.readRows(first, count, dst, dstOffset);
-            }
-
-            @Override
-            public void close() {
-            }
-        };
+        IndexSource faulting = new IndexSource(rows, 0, 2L * BatchStream.CHUNK_ROWS + 5, true);
         org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(60), () -> {
             HeldOutSplit split = HeldOutSplit.create(rows, 0, 1);
             FileFormatException e = assertThrows(FileFormatException.class, () -> {
