@@ -48,7 +48,7 @@ public final class Trainer {
     public static final String SWEEP_FILE = "sweep.json";
     public static final String CHECKPOINTS_DIR = Checkpoint.DIR;
 
-    private List<TrainConfig> configs;
+    private final List<TrainConfig> configs;
     private final List<String> names;
     private final TrainListener listener;
     private DeviceLoop.Backend deviceBackend = DeviceLoop.CUDA;
@@ -180,9 +180,8 @@ public final class Trainer {
         if (truth != null && truth.cols() != dIn) {
             throw new SaeException("--truth has width " + truth.cols() + " but the data has d_in " + dIn);
         }
-        if (resume != null) {
-            configs = checkResumable(resume, source);
-        }
+        // a resumed run goes on with the values its checkpoint recorded for what the configurations leave to defaults
+        List<TrainConfig> runConfigs = resume == null ? this.configs : checkResumable(resume, source);
         long evalRows = shared.evalRows() >= 0 ? shared.evalRows() : HeldOutSplit.defaultEvalRows(source.numRows());
         HeldOutSplit split = HeldOutSplit.create(source.numRows(), evalRows, shared.seed());
         if (split.trainRows() < shared.batchSize()) {
@@ -214,7 +213,7 @@ public final class Trainer {
         }
 
         // The GPU trains TopK only: "auto" means the CPU for the other architectures.
-        boolean gpuTrainsAll = configs.stream().allMatch(c -> TrainConfig.cudaTrains(c.architecture()));
+        boolean gpuTrainsAll = runConfigs.stream().allMatch(c -> TrainConfig.cudaTrains(c.architecture()));
         Device device = shared.device() == Device.AUTO && !gpuTrainsAll ? Device.CPU : shared.device();
         try (Kernels kernels = KernelsFactory.create(device, shared.threads())) {
             boolean onDevice = gpuTrainsAll && deviceBackend.applies(kernels);
@@ -223,8 +222,8 @@ public final class Trainer {
             long steps = shared.steps();
             BatchStream.Options options = new BatchStream.Options(bufferBytes, shared.badRows(), maxNorm, scale);
             Loop loop = onDevice
-                    ? new DeviceLoop(configs, names, listener).run(deviceBackend, kernels, backend, source, split, options, outDir, meta, resume)
-                    : runSteps(kernels, backend, source, split, options, outDir, meta, resume);
+                    ? new DeviceLoop(runConfigs, names, listener).run(deviceBackend, kernels, backend, source, split, options, outDir, meta, resume)
+                    : runSteps(runConfigs, kernels, backend, source, split, options, outDir, meta, resume);
             listener.onTrainingDone(steps, loop.seconds());
             if (loop.badRows() > 0) {
                 listener.onInfo("skipped " + loop.badRows() + " training rows holding NaN or infinity");
@@ -234,7 +233,7 @@ public final class Trainer {
             }
             Evaluator evaluator = new Evaluator(kernels, maxNorm);
             List<TrainResult> results = new ArrayList<>();
-            for (int i = 0; i < configs.size(); i++) {
+            for (int i = 0; i < runConfigs.size(); i++) {
                 SparseAutoencoder sae = loop.saes().get(i);
                 if (scale != 1f) {
                     foldActivationScale(sae, scale);
@@ -249,27 +248,21 @@ public final class Trainer {
                 }
                 double windowDead = loop.windowDead() == null ? Double.NaN : loop.windowDead()[i];
                 TrainResult result = new TrainResult(sae, eval, steps * shared.batchSize(), steps, loop.seconds(), mmcs, recovered,
-                        loop.badRows(), backend, loop.normDropped(), scale, windowDead, configs.get(i).effectiveDeadAfter());
+                        loop.badRows(), backend, loop.normDropped(), scale, windowDead, runConfigs.get(i).effectiveDeadAfter());
                 results.add(result);
                 if (outDir != null) {
                     Path dir = memberDir(outDir, names.get(i));
                     SaeLensFormat.write(sae, dir.resolve(SAELENS_DIR), eval.log10Density());
-                    writeRunInfo(dir, configs.get(i), dIn, result, loop.device());
+                    writeRunInfo(dir, runConfigs.get(i), dIn, result, loop.device());
                 }
             }
-            if (outDir != null && configs.size() > 1) {
+            if (outDir != null && runConfigs.size() > 1) {
                 writeSweepSummary(outDir, results);
             }
             return results;
         }
     }
 
-    /**
-     * Checks that the checkpoint belongs to this data and these configurations, and returns the configurations to go on
-     * with. A configuration that leaves the sparsity warm-up to the default keeps the warm-up the run started with (the
-     * value its checkpoint recorded under {@code effective}): the default has changed between versions (ReLU: 5% of the
-     * run, then 60%, then max(60%, 1 − 400k rows / tokens)).
-     */
     /**
      * {@code c} with each value it leaves to a default ("auto": learning rate, LR warm-up steps, dead window, revival
      * window, k at step 0, sparsity warm-up) set to the value a checkpoint recorded under {@code effective}, so that a
@@ -323,6 +316,12 @@ public final class Trainer {
         return v == Math.rint(v) && Math.abs(v) < 1e15 ? Long.toString((long) v) : Double.toString(v);
     }
 
+    /**
+     * Checks that the checkpoint belongs to this data and these configurations, and returns the configurations to go on
+     * with: each with the values it leaves to defaults pinned to those the checkpoint recorded
+     * ({@link #pinRecordedAutoValues}), since defaults change between versions (ReLU's sparsity warm-up: 5% of the run,
+     * then 60%, then max(60%, 1 − 400k rows / tokens)).
+     */
     private List<TrainConfig> checkResumable(Checkpoint.Loaded cp, ActivationSource source) {
         Path file = cp.dir().resolve(Checkpoint.STATE);
         if (cp.run().dIn() != source.dIn() || cp.run().sourceRows() != source.numRows()) {
@@ -371,8 +370,8 @@ public final class Trainer {
     record Logged(TrainConfig config, StepStats stats, double lr, double deadFraction, double threshold) {
     }
 
-    private Loop runSteps(Kernels kernels, String backend, ActivationSource source, HeldOutSplit split, BatchStream.Options options,
-                          Path outDir, Map<String, Object> meta, Checkpoint.Loaded resume) {
+    private Loop runSteps(List<TrainConfig> configs, Kernels kernels, String backend, ActivationSource source, HeldOutSplit split,
+                          BatchStream.Options options, Path outDir, Map<String, Object> meta, Checkpoint.Loaded resume) {
         TrainConfig shared = configs.get(0);
         int dIn = source.dIn();
         int b = shared.batchSize();

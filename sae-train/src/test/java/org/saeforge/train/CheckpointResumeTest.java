@@ -197,8 +197,12 @@ class CheckpointResumeTest {
                 assertEquals(then.effectiveLr(), cfg.path("effective").path("lr").asDouble(), "the checkpoint records the resolved rate");
             });
             assertThrows(Crash.class, () -> new Trainer(now, listenThenCrash).resume(src, cut, null, Map.of()));
-            SparseAutoencoder resumed = new Trainer(now, null).resume(src, cut, null, Map.of()).get(0).sae();
+            Trainer resuming = new Trainer(now, null);
+            SparseAutoencoder resumed = resuming.resume(src, cut, null, Map.of()).get(0).sae();
             assertTrue(expected.sameWeights(resumed), "the resumed run kept every value it started with");
+            // the trainer that resumed keeps its own configuration: a fresh run with it uses this version's defaults
+            assertTrue(new Trainer(now, null).train(src, tmp.resolve("auto-fresh-a"), null, Map.of()).sae()
+                    .sameWeights(resuming.train(src, tmp.resolve("auto-fresh-b"), null, Map.of()).sae()), "no recorded value kept after the resume");
             SaeException other = assertThrows(SaeException.class,
                     () -> new Trainer(now.toBuilder().lr(then.effectiveLr() * 2).build(), null).resume(src, cut, null, Map.of()));
             assertTrue(other.getMessage().contains("differs"), "an explicit other rate is refused: " + other.getMessage());
