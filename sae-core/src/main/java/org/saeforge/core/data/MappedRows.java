@@ -100,9 +100,7 @@ final class MappedRows {
         try {
             copy(first, count, dst, dstOffset);
         } catch (InternalError e) {
-            // SIGBUS on a mapped page past the (new) end of file
-            guard.check();
-            throw new FileFormatException(path, "truncated or changed while being read", e);
+            throw faulted(e);
         }
     }
 
@@ -112,10 +110,7 @@ final class MappedRows {
             throw new IndexOutOfBoundsException("rows [" + first + ", " + (first + count) + ") outside [0, " + rows + ") of " + path);
         }
         long rowBytes = (long) dIn * dtype.bytes;
-        if (dstIndex < 0 || dstIndex + count * rowBytes > dst.limit()) {
-            throw new IndexOutOfBoundsException(count + " raw rows of " + rowBytes + " bytes at " + dstIndex + " overflow a buffer of "
-                    + dst.limit());
-        }
+        requireRoom(count, rowBytes, dst, dstIndex);
         guard.check();
         try {
             int done = 0;
@@ -128,8 +123,7 @@ final class MappedRows {
                 done += n;
             }
         } catch (InternalError e) {
-            guard.check();
-            throw new FileFormatException(path, "truncated or changed while being read", e);
+            throw faulted(e);
         }
     }
 
@@ -139,10 +133,7 @@ final class MappedRows {
      */
     void readRawRowsAt(long[] ids, int from, int to, ByteBuffer dst, int dstIndex) {
         int rowBytes = dIn * dtype.bytes;
-        if (dstIndex < 0 || dstIndex + (long) (to - from) * rowBytes > dst.limit()) {
-            throw new IndexOutOfBoundsException((to - from) + " raw rows of " + rowBytes + " bytes at " + dstIndex + " overflow a buffer of "
-                    + dst.limit());
-        }
+        requireRoom(to - from, rowBytes, dst, dstIndex);
         for (int i = from; i < to; i++) {
             if (ids[i] < 0 || ids[i] >= rows) {
                 throw new IndexOutOfBoundsException("row " + ids[i] + " outside [0, " + rows + ") of " + path);
@@ -154,8 +145,7 @@ final class MappedRows {
                 copyRawRow(ids[i], dst, dstIndex + (i - from) * rowBytes, rowBytes);
             }
         } catch (InternalError e) {
-            guard.check();
-            throw new FileFormatException(path, "truncated or changed while being read", e);
+            throw faulted(e);
         }
     }
 
@@ -164,15 +154,28 @@ final class MappedRows {
         guard.check();
     }
 
+    /**
+     * The error to throw for a fault on a mapped page (SIGBUS past the new end of a truncated file): the guard's own
+     * message when it sees the change, else a general one naming the file.
+     */
+    FileFormatException faulted(InternalError e) {
+        guard.check();
+        return new FileFormatException(path, "truncated or changed while being read", e);
+    }
+
+    /** Throws unless {@code dst} holds {@code count} rows of {@code rowBytes} bytes from byte index {@code dstIndex} on. */
+    static void requireRoom(long count, long rowBytes, ByteBuffer dst, int dstIndex) {
+        if (dstIndex < 0 || dstIndex + count * rowBytes > dst.limit()) {
+            throw new IndexOutOfBoundsException(count + " raw rows of " + rowBytes + " bytes at " + dstIndex + " overflow a buffer of "
+                    + dst.limit());
+        }
+    }
+
     /** Copies one row (in range, checked by the caller) as stored; a fault on a truncated file is the caller's to report. */
     void copyRawRow(long row, ByteBuffer dst, int dstIndex, int rowBytes) {
         int seg = (int) (row / rowsPerSegment);
         long inSeg = row - seg * rowsPerSegment;
         dst.put(dstIndex, raw[seg], (int) (inSeg * rowBytes), rowBytes);
-    }
-
-    Path path() {
-        return path;
     }
 
     private void copy(long first, int count, float[] dst, int dstOffset) {

@@ -266,10 +266,7 @@ public final class ShardFolder implements ActivationSource {
     @Override
     public void readRawRowsAt(long[] ids, int from, int to, ByteBuffer dst, int dstIndex) {
         int rowBytes = dIn * dtype.bytes;
-        if (dstIndex < 0 || dstIndex + (long) (to - from) * rowBytes > dst.limit()) {
-            throw new IndexOutOfBoundsException((to - from) + " raw rows of " + rowBytes + " bytes at " + dstIndex + " overflow a buffer of "
-                    + dst.limit());
-        }
+        MappedRows.requireRoom(to - from, rowBytes, dst, dstIndex);
         int[] shardOfRow = new int[to - from];
         boolean[] checked = new boolean[shards.length];
         for (int i = from; i < to; i++) {
@@ -290,8 +287,7 @@ public final class ShardFolder implements ActivationSource {
                 shards[s].copyRawRow(ids[i] - starts[s], dst, dstIndex + (i - from) * rowBytes, rowBytes);
             }
         } catch (InternalError e) {
-            shards[s].checkFile();
-            throw new FileFormatException(shards[s].path(), "truncated or changed while being read", e);
+            throw shards[s].faulted(e);
         }
     }
 
