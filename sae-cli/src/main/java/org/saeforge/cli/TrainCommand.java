@@ -101,7 +101,8 @@ final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--lr", paramLabel = "LR", split = ",",
             description = "Adam learning rate; a comma list sweeps (default: 2e-4 / sqrt(num-latents / 16384) x min(16, max(1, m x sqrt(20000 / steps))), "
-                    + "m = 1.5 for topk, 2.25 for batchtopk and matryoshka (cap 32 instead of 16), 1 for the others, x2 for jumprelu; "
+                    + "m = 1.5 for topk, 2.25 for batchtopk and matryoshka (cap 32 instead of 16), 1 for the others, x2 for jumprelu, "
+                    + "whose rate also falls by sqrt(40 / passes) beyond 40 passes over the training rows, never below the first factor; "
                     + "see docs/training.md).")
     List<String> lr;
 
@@ -134,7 +135,8 @@ final class TrainCommand implements Callable<Integer> {
                     + "batch: with fewer positive activations in the batch than the batch holds such windows) until it fires again: raise "
                     + "its encoder bias (capped at 0.1 x the mean activation), remove the part of its encoder row that points against "
                     + "the batch mean, grow a short row and, for jumprelu, lower its threshold; all but relu; 0 turns it off "
-                    + "(default: 8 x num-latents / k, with k = 32 for jumprelu without a target L0).")
+                    + "(default: 8 x num-latents / k, with k = 32 for jumprelu without a target L0; for jumprelu also x passes / 20 beyond 20 "
+                    + "passes over the training rows).")
     Long reviveAfter;
 
     @Option(names = "--revive-rate", paramLabel = "R", defaultValue = "0.02",

@@ -70,13 +70,17 @@ import org.saeforge.core.model.Architecture;
  * @param keepCheckpoints checkpoints kept, newest first (default 2)
  * @param gemmPrecision  operand precision of the encoder product on the GPU: bf16 (default, as sparsify's CUDA default),
  *                       tf32 or fp32; the CPU backends compute in fp32 whatever it says
+ * @param trainRows      the rows the run draws its batches from (the data less the held-out rows); -1 (default) until
+ *                       the {@link Trainer} knows its data. With the tokens it gives the passes over the data
+ *                       ({@link #passes}), which JumpReLU's default rate and revival window scale with
  */
 public record TrainConfig(Architecture architecture, int numLatents, int k, int batchSize, long tokens, long seed, double lr,
                           int warmupSteps, LrSchedule.Shape lrSchedule, double lrDecayStart, double lrFinal, int kStart,
                           double kAnneal, long deadAfter, long reviveAfter, double reviveRate, double auxKCoef, int kAux, double l1Coef, double l0Coef,
                           double sparsityWarmup, double bandwidth, double initThreshold, double thresholdLr, List<Integer> prefixes, long evalRows,
                           long bufferBytes, BadRowPolicy badRows, Device device, int threads, int logEvery, double maxNormRatio,
-                          boolean normalizeActivations, long checkpointEvery, int keepCheckpoints, GemmPrecision gemmPrecision) {
+                          boolean normalizeActivations, long checkpointEvery, int keepCheckpoints, GemmPrecision gemmPrecision,
+                          long trainRows) {
 
     public static final int DEFAULT_BATCH = 4096;
     public static final double DEFAULT_AUXK_COEF = 1.0 / 32;
@@ -197,6 +201,9 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         if (checkpointEvery < -1) {
             throw new SaeException("--checkpoint-every must be >= 0 rows, got " + checkpointEvery);
         }
+        if (trainRows < 1 && trainRows != -1) {
+            throw new SaeException("the training rows must be at least 1 (or -1: not known yet), got " + trainRows);
+        }
         if (keepCheckpoints < 1) {
             throw new SaeException("--keep-checkpoints must be at least 1, got " + keepCheckpoints);
         }
@@ -214,12 +221,26 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
     }
 
     /**
-     * Whether {@code other} trains the same SAE: equal but for where it runs (device, threads, GEMM precision). A run
-     * checkpointed on one backend resumes on another under this rule.
+     * Whether {@code other} trains the same SAE: equal but for where it runs (device, threads, GEMM precision) and for
+     * the training rows, which the data decides (a resume checks the data itself). A run checkpointed on one backend
+     * resumes on another under this rule.
      */
     public boolean sameTraining(TrainConfig other) {
-        return other != null && toBuilder().device(Device.CPU).threads(1).gemmPrecision(GemmPrecision.BF16).build()
-                .equals(other.toBuilder().device(Device.CPU).threads(1).gemmPrecision(GemmPrecision.BF16).build());
+        return other != null && placeless().equals(other.placeless());
+    }
+
+    private TrainConfig placeless() {
+        return toBuilder().device(Device.CPU).threads(1).gemmPrecision(GemmPrecision.BF16).trainRows(-1).build();
+    }
+
+    /** This configuration with the training rows set where they are unknown (-1); see {@link #passes}. */
+    public TrainConfig withTrainRowsIfUnknown(long rows) {
+        return trainRows > 0 ? this : toBuilder().trainRows(rows).build();
+    }
+
+    /** How many times the run reads its training rows: tokens / trainRows; 1 while the rows are unknown. */
+    public double passes() {
+        return trainRows > 0 ? (double) tokens / trainRows : 1;
     }
 
     private static void requireFraction(double v, String flag, boolean autoAllowed) {
@@ -251,7 +272,7 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
 
     /** The learning rate to use: the given one or {@link #autoLr}. */
     public double effectiveLr() {
-        return Double.isNaN(lr) ? autoLr(architecture, numLatents, steps()) : lr;
+        return Double.isNaN(lr) ? autoLr(architecture, numLatents, steps(), passes()) : lr;
     }
 
     /**
@@ -268,12 +289,41 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
      * TopK rate of the first measurement.
      */
     public static double autoLr(Architecture architecture, int numLatents, long steps) {
+        return autoLr(architecture, numLatents, steps, 1);
+    }
+
+    /**
+     * {@link #autoLr(Architecture, int, long)} for a run that reads its training rows {@code passes} times: JumpReLU's
+     * rate falls by {@code sqrt(40 / passes)} beyond {@link #JUMPRELU_LR_PASSES} passes, never below sparsify's rate
+     * (with {@link #jumpReluReviveScale}; measured in docs/training.md, "JumpReLU on a reused cache").
+     */
+    public static double autoLr(Architecture architecture, int numLatents, long steps, double passes) {
         double base = 2e-4 / Math.sqrt(numLatents / 16384.0);
         double m = architecture == Architecture.TOPK ? TOPK_LR_BOOST
                 : architecture.batchSelection() ? BATCH_SELECTION_LR_BOOST : 1;
         double cap = architecture.batchSelection() ? 32 : 16;
         double boost = Math.min(cap, Math.max(1, m * Math.sqrt(20_000.0 / Math.max(1, steps))));
-        return base * boost * (architecture == Architecture.JUMPRELU ? 2 : 1);
+        if (architecture != Architecture.JUMPRELU) {
+            return base * boost;
+        }
+        double reuse = Math.min(1, Math.sqrt(JUMPRELU_LR_PASSES / Math.max(1, passes)));
+        return Math.max(base, base * boost * 2 * reuse);
+    }
+
+    /** Passes over the training rows beyond which JumpReLU's default rate falls (see {@link #autoLr}). */
+    public static final double JUMPRELU_LR_PASSES = 40;
+
+    /** Passes over the training rows beyond which JumpReLU's default revival window grows ({@link #jumpReluReviveScale}). */
+    public static final double JUMPRELU_WINDOW_PASSES = 20;
+
+    /**
+     * The factor on JumpReLU's default revival window for a run of {@code passes} over its training rows:
+     * {@code max(1, passes / 20)}. On a small cache read many times, revival made latents fire on reused rows (test
+     * L0 above the target, FVU 13–21% worse than sparsify's rate at 150 passes) until the window grew and the rate fell
+     * with the passes (docs/training.md, "JumpReLU on a reused cache").
+     */
+    public static double jumpReluReviveScale(double passes) {
+        return Math.max(1, passes / JUMPRELU_WINDOW_PASSES);
     }
 
     /** TopK's extra factor on the short-run boost of {@link #autoLr}: its revival makes higher rates pay. */
@@ -304,7 +354,11 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         if (reviveAfter >= 0) {
             return reviveAfter;
         }
-        return revives(architecture) && reviveRate > 0 ? autoReviveAfter(numLatents, k > 0 ? k : ASSUMED_L0) : 0;
+        if (!revives(architecture) || reviveRate <= 0) {
+            return 0;
+        }
+        long window = autoReviveAfter(numLatents, k > 0 ? k : ASSUMED_L0);
+        return architecture == Architecture.JUMPRELU ? Math.round(window * jumpReluReviveScale(passes())) : window;
     }
 
     /** The L0 the default revival window assumes where k sets none (JumpReLU without a target L0). */
@@ -500,6 +554,7 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         o.put("checkpoint_every", checkpointEvery);
         o.put("keep_checkpoints", keepCheckpoints);
         o.put("gemm_precision", gemmPrecision.suffix());
+        o.put("train_rows", trainRows);
         ObjectNode eff = o.putObject("effective");
         eff.put("lr", effectiveLr());
         eff.put("warmup_steps", effectiveWarmupSteps());
@@ -508,6 +563,7 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         eff.put("k_start", effectiveKStart());
         eff.put("sparsity_warmup", effectiveSparsityWarmup());
         eff.put("steps", steps());
+        eff.put("passes", passes());
         ArrayNode ep = eff.putArray("prefixes");
         for (int p : effectivePrefixes()) {
             ep.add(p);
@@ -567,6 +623,8 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         if (o.hasNonNull("gemm_precision")) {
             b.gemmPrecision(GemmPrecision.fromName(o.path("gemm_precision").asText()));
         }
+        // runs saved before the passes counted left it unknown
+        b.trainRows(o.path("train_rows").asLong(-1));
         return b.build();
     }
 
@@ -672,6 +730,7 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         private long checkpointEvery = -1;
         private int keepCheckpoints = 2;
         private GemmPrecision gemmPrecision = GemmPrecision.BF16;
+        private long trainRows = -1;
 
         public Builder() {
         }
@@ -713,13 +772,14 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
             checkpointEvery = c.checkpointEvery;
             keepCheckpoints = c.keepCheckpoints;
             gemmPrecision = c.gemmPrecision;
+            trainRows = c.trainRows;
         }
 
         public TrainConfig build() {
             return new TrainConfig(architecture, numLatents, k, batchSize, tokens, seed, lr, warmupSteps, lrSchedule, lrDecayStart,
                     lrFinal, kStart, kAnneal, deadAfter, reviveAfter, reviveRate, auxKCoef, kAux, l1Coef, l0Coef, sparsityWarmup, bandwidth, initThreshold,
                     thresholdLr, prefixes, evalRows, bufferBytes, badRows, device, threads, logEvery, maxNormRatio, normalizeActivations,
-                    checkpointEvery, keepCheckpoints, gemmPrecision);
+                    checkpointEvery, keepCheckpoints, gemmPrecision, trainRows);
         }
 
         public Builder architecture(Architecture v) {
@@ -894,6 +954,11 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
 
         public Builder gemmPrecision(GemmPrecision v) {
             gemmPrecision = v;
+            return this;
+        }
+
+        public Builder trainRows(long v) {
+            trainRows = v;
             return this;
         }
 

@@ -180,10 +180,12 @@ public final class Trainer {
         if (truth != null && truth.cols() != dIn) {
             throw new SaeException("--truth has width " + truth.cols() + " but the data has d_in " + dIn);
         }
-        // a resumed run goes on with the values its checkpoint recorded for what the configurations leave to defaults
-        List<TrainConfig> runConfigs = resume == null ? this.configs : checkResumable(resume, source);
         long evalRows = shared.evalRows() >= 0 ? shared.evalRows() : HeldOutSplit.defaultEvalRows(source.numRows());
         HeldOutSplit split = HeldOutSplit.create(source.numRows(), evalRows, shared.seed());
+        // the training rows set the passes over the data, which some defaults scale with
+        List<TrainConfig> known = configs.stream().map(c -> c.withTrainRowsIfUnknown(Math.max(1, split.trainRows()))).toList();
+        // a resumed run goes on with the values its checkpoint recorded for what the configurations leave to defaults
+        List<TrainConfig> runConfigs = resume == null ? known : checkResumable(resume, source, known);
         if (split.trainRows() < shared.batchSize()) {
             throw new SaeException(source.path() + ": " + split.trainRows() + " training rows is fewer than one batch (--batch-size "
                     + shared.batchSize() + ")");
@@ -322,7 +324,7 @@ public final class Trainer {
      * ({@link #pinRecordedAutoValues}), since defaults change between versions (ReLU's sparsity warm-up: 5% of the run,
      * then 60%, then max(60%, 1 − 400k rows / tokens)).
      */
-    private List<TrainConfig> checkResumable(Checkpoint.Loaded cp, ActivationSource source) {
+    private List<TrainConfig> checkResumable(Checkpoint.Loaded cp, ActivationSource source, List<TrainConfig> configs) {
         Path file = cp.dir().resolve(Checkpoint.STATE);
         if (cp.run().dIn() != source.dIn() || cp.run().sourceRows() != source.numRows()) {
             throw new SaeException(file + ": the checkpoint was taken on data of " + cp.run().sourceRows() + " rows x " + cp.run().dIn()

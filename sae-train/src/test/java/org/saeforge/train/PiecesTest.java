@@ -67,6 +67,47 @@ class PiecesTest {
     }
 
     @Test
+    void jumpReluDefaultsScaleWithThePassesOverTheData() {
+        TrainConfig j = TrainConfig.defaults(Architecture.JUMPRELU, 4096, 16).withTokens(30_000_000);
+        double lr = TrainConfig.autoLr(Architecture.JUMPRELU, 4096, j.steps());
+        assertEquals(1.0, j.passes(), "unknown rows: one pass assumed");
+        assertEquals(lr, j.effectiveLr(), 1e-15);
+        assertEquals(2048, j.effectiveReviveAfter());
+        // 3M rows read 10 times, and 200k rows read 150 times
+        TrainConfig unique = j.withTrainRowsIfUnknown(3_000_000);
+        assertEquals(10.0, unique.passes(), 1e-12);
+        assertEquals(lr, unique.effectiveLr(), 1e-15, "up to 40 passes the rate is the budget's");
+        assertEquals(2048, unique.effectiveReviveAfter(), "up to 20 passes the window is the default");
+        TrainConfig reused = j.withTrainRowsIfUnknown(200_000);
+        assertEquals(150.0, reused.passes(), 1e-12);
+        assertEquals(lr * Math.sqrt(40.0 / 150), reused.effectiveLr(), 1e-15);
+        assertEquals(2048L * 150 / 20, reused.effectiveReviveAfter());
+        assertEquals(reused, reused.withTrainRowsIfUnknown(7), "known rows stay");
+        // never below sparsify's rate; the window keeps growing
+        TrainConfig many = j.withTrainRowsIfUnknown(10_000);
+        assertEquals(4e-4, many.effectiveLr(), 1e-15);
+        assertEquals(2048L * 3000 / 20, many.effectiveReviveAfter());
+        assertEquals(1e-3, many.withLr(1e-3).effectiveLr(), 0, "a given rate is kept");
+        assertEquals(999, many.toBuilder().reviveAfter(999).build().effectiveReviveAfter(), "a given window is kept");
+        // the other architectures do not scale with the passes
+        for (Architecture a : new Architecture[] {Architecture.TOPK, Architecture.BATCH_TOPK, Architecture.MATRYOSHKA}) {
+            TrainConfig c = TrainConfig.defaults(a, 4096, 16).withTokens(30_000_000);
+            assertEquals(c.effectiveLr(), c.withTrainRowsIfUnknown(10_000).effectiveLr(), 0, a.cliName());
+            assertEquals(c.effectiveReviveAfter(), c.withTrainRowsIfUnknown(10_000).effectiveReviveAfter(), a.cliName());
+        }
+        TrainConfig relu = TrainConfig.defaults(Architecture.RELU, 4096, 0).withTokens(30_000_000);
+        assertEquals(relu.effectiveLr(), relu.withTrainRowsIfUnknown(10_000).effectiveLr(), 0);
+        // recorded with the configuration; a resume compares the training, not the rows the data gave
+        assertEquals(reused, TrainConfig.fromJson(reused.toJson()));
+        assertEquals(150.0, reused.toJson().path("effective").path("passes").asDouble(), 1e-12);
+        com.fasterxml.jackson.databind.node.ObjectNode old = reused.toJson();
+        old.remove("train_rows");
+        assertEquals(-1, TrainConfig.fromJson(old).trainRows(), "runs saved before the rows were recorded");
+        assertTrue(j.sameTraining(reused));
+        assertThrows(SaeException.class, () -> j.toBuilder().trainRows(0).build());
+    }
+
+    @Test
     void kAnnealsAndSparsityWarmsUp() {
         TrainConfig c = TrainConfig.defaults(256, 8).toBuilder().tokens(4096L * 100).kStart(32).kAnneal(0.2).sparsityWarmup(0.1).build();
         assertEquals(32, c.kAt(0));

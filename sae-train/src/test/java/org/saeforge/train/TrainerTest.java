@@ -20,6 +20,7 @@ import org.junit.jupiter.params.provider.EnumSource;
 import org.saeforge.core.SaeException;
 import org.saeforge.core.data.ActivationSource;
 import org.saeforge.core.data.ActivationSources;
+import org.saeforge.core.data.HeldOutSplit;
 import org.saeforge.core.io.Json;
 import org.saeforge.core.kernels.Device;
 import org.saeforge.core.model.Architecture;
@@ -138,6 +139,28 @@ class TrainerTest {
         }
         assertTrue(plain > 0.02, "the run without revival has latents that never fire on the held-out rows: " + plain);
         assertTrue(revived < plain / 2, "dead fraction with revival " + revived + " vs without " + plain);
+    }
+
+    @Test
+    void theTrainerGivesEachConfigurationItsTrainingRows() throws IOException {
+        // JumpReLU's default rate and revival window scale with the passes over the training rows (TrainConfig#passes)
+        Path few = tmp.resolve("few-rows.npy");
+        new SyntheticData(32, 96, 4, 3).write(few, 4_000);
+        long trainRows = HeldOutSplit.create(4_000, 200, 0).trainRows();
+        TrainConfig c = small().toBuilder().architecture(Architecture.JUMPRELU).normalizeActivations(true).lr(Double.NaN)
+                .evalRows(200).tokens(trainRows * 60).build();
+        assertEquals(-1, c.trainRows());
+        Path out = tmp.resolve("passes");
+        try (ActivationSource src = ActivationSources.open(few)) {
+            new Trainer(c, null).train(src, out, null, null);
+        }
+        JsonNode config = Json.read(out.resolve("run.json")).get("config");
+        assertEquals(trainRows, config.get("train_rows").asLong());
+        JsonNode eff = config.get("effective");
+        assertEquals(60.0, eff.get("passes").asDouble(), 1e-12);
+        assertEquals(TrainConfig.autoReviveAfter(192, 4) * 3, eff.get("revive_after").asLong(), "x passes / 20");
+        assertEquals(TrainConfig.autoLr(Architecture.JUMPRELU, 192, c.steps()) * Math.sqrt(40.0 / 60), eff.get("lr").asDouble(), 1e-15,
+                "x sqrt(40 / passes)");
     }
 
     @ParameterizedTest
