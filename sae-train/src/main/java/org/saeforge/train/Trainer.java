@@ -259,7 +259,7 @@ public final class Trainer {
                 }
             }
             if (outDir != null && runConfigs.size() > 1) {
-                writeSweepSummary(outDir, results);
+                writeSweepSummary(outDir, runConfigs, results);
             }
             return results;
         }
@@ -595,7 +595,7 @@ public final class Trainer {
         AtomicFiles.writeString(dir.resolve(RUN_FILE), Json.pretty(info) + "\n");
     }
 
-    private void writeSweepSummary(Path outDir, List<TrainResult> results) {
+    private void writeSweepSummary(Path outDir, List<TrainConfig> configs, List<TrainResult> results) {
         ObjectNode o = Json.object();
         ArrayNode a = o.putArray("saes");
         for (int i = 0; i < results.size(); i++) {

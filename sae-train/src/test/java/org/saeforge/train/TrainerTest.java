@@ -151,16 +151,23 @@ class TrainerTest {
                 .evalRows(200).tokens(trainRows * 60).build();
         assertEquals(-1, c.trainRows());
         Path out = tmp.resolve("passes");
+        Trainer trainer = new Trainer(List.of(c, c.toBuilder().k(6).build()), null);
         try (ActivationSource src = ActivationSources.open(few)) {
-            new Trainer(c, null).train(src, out, null, null);
+            trainer.trainAll(src, out, null, null);
         }
-        JsonNode config = Json.read(out.resolve("run.json")).get("config");
-        assertEquals(trainRows, config.get("train_rows").asLong());
-        JsonNode eff = config.get("effective");
-        assertEquals(60.0, eff.get("passes").asDouble(), 1e-12);
-        assertEquals(TrainConfig.autoReviveAfter(192, 4) * 3, eff.get("revive_after").asLong(), "x passes / 20");
-        assertEquals(TrainConfig.autoLr(Architecture.JUMPRELU, 192, c.steps()) * Math.sqrt(40.0 / 60), eff.get("lr").asDouble(), 1e-15,
-                "x sqrt(40 / passes)");
+        JsonNode sweep = Json.read(out.resolve(Trainer.SWEEP_FILE)).get("saes");
+        for (int i = 0; i < 2; i++) {
+            int k = i == 0 ? 4 : 6;
+            JsonNode config = Json.read(out.resolve(trainer.names().get(i)).resolve("run.json")).get("config");
+            assertEquals(k, config.get("k").asInt());
+            assertEquals(trainRows, config.get("train_rows").asLong());
+            JsonNode eff = config.get("effective");
+            assertEquals(60.0, eff.get("passes").asDouble(), 1e-12);
+            assertEquals(Math.round(TrainConfig.autoReviveAfter(192, k) * 3.0), eff.get("revive_after").asLong(), "x passes / 20");
+            double lr = TrainConfig.autoLr(Architecture.JUMPRELU, 192, c.steps()) * Math.sqrt(40.0 / 60);
+            assertEquals(lr, eff.get("lr").asDouble(), 1e-15, "x sqrt(40 / passes)");
+            assertEquals(lr, sweep.get(i).get("lr").asDouble(), 1e-15, "the sweep summary gives the rate that trained");
+        }
     }
 
     @ParameterizedTest
