@@ -62,23 +62,13 @@ final class CudaTestSupport {
 
     /** ‖out − ref‖ / ‖ref‖ over the first n elements; NaN or Inf anywhere in out fails. */
     static double relError(float[] out, double[] ref, int n, String what) {
-        double num = 0;
-        double den = 0;
-        for (int i = 0; i < n; i++) {
-            assertTrue(Float.isFinite(out[i]), what + ": element " + i + " is " + out[i] + " (unwritten or overflow)");
-            double e = out[i] - ref[i];
-            num += e * e;
-            den += ref[i] * ref[i];
-        }
+        double num = squaredError(out, ref, n, what);
+        double den = squaredNorm(ref, n);
         return den == 0 ? Math.sqrt(num) : Math.sqrt(num / den);
     }
 
     static double relError(float[] out, float[] ref, int n, String what) {
-        double[] r = new double[n];
-        for (int i = 0; i < n; i++) {
-            r[i] = ref[i];
-        }
-        return relError(out, r, n, what);
+        return relError(out, widen(ref, n), n, what);
     }
 
     static void assertRelError(float[] out, float[] ref, int n, double tol, String what) {
@@ -92,17 +82,38 @@ final class CudaTestSupport {
      * of a value the size of the gradient, so the gradient is the scale).
      */
     static void assertErrorRelativeTo(float[] out, float[] ref, float[] scale, int n, double tol, String what) {
-        double num = 0;
-        double den = 0;
-        for (int i = 0; i < n; i++) {
-            assertTrue(Float.isFinite(out[i]), what + ": element " + i + " is " + out[i] + " (unwritten or overflow)");
-            double e = (double) out[i] - ref[i];
-            num += e * e;
-            den += (double) scale[i] * scale[i];
-        }
+        double num = squaredError(out, widen(ref, n), n, what);
+        double den = squaredNorm(widen(scale, n), n);
         assertTrue(den > 0, what + ": the scale is zero");
         double err = Math.sqrt(num / den);
         assertTrue(err < tol, what + ": error relative to the input's norm " + err + " >= " + tol);
+    }
+
+    /** ‖out − ref‖² over the first n elements; NaN or Inf anywhere in out fails. */
+    private static double squaredError(float[] out, double[] ref, int n, String what) {
+        double sum = 0;
+        for (int i = 0; i < n; i++) {
+            assertTrue(Float.isFinite(out[i]), what + ": element " + i + " is " + out[i] + " (unwritten or overflow)");
+            double e = out[i] - ref[i];
+            sum += e * e;
+        }
+        return sum;
+    }
+
+    private static double squaredNorm(double[] v, int n) {
+        double sum = 0;
+        for (int i = 0; i < n; i++) {
+            sum += v[i] * v[i];
+        }
+        return sum;
+    }
+
+    private static double[] widen(float[] v, int n) {
+        double[] r = new double[n];
+        for (int i = 0; i < n; i++) {
+            r[i] = v[i];
+        }
+        return r;
     }
 
     /** Seeded values in [-scale, scale) with no exact zeros. */
