@@ -180,12 +180,15 @@ public final class Trainer {
         if (truth != null && truth.cols() != dIn) {
             throw new SaeException("--truth has width " + truth.cols() + " but the data has d_in " + dIn);
         }
+        if (resume != null) {
+            requireSameData(resume, source);
+        }
         long evalRows = shared.evalRows() >= 0 ? shared.evalRows() : HeldOutSplit.defaultEvalRows(source.numRows());
         HeldOutSplit split = HeldOutSplit.create(source.numRows(), evalRows, shared.seed());
         // the training rows set the passes over the data, which some defaults scale with
         List<TrainConfig> known = configs.stream().map(c -> c.withTrainRowsIfUnknown(Math.max(1, split.trainRows()))).toList();
         // a resumed run goes on with the values its checkpoint recorded for what the configurations leave to defaults
-        List<TrainConfig> runConfigs = resume == null ? known : checkResumable(resume, source, known);
+        List<TrainConfig> runConfigs = resume == null ? known : checkResumable(resume, known);
         if (split.trainRows() < shared.batchSize()) {
             throw new SaeException(source.path() + ": " + split.trainRows() + " training rows is fewer than one batch (--batch-size "
                     + shared.batchSize() + ")");
@@ -318,18 +321,22 @@ public final class Trainer {
         return v == Math.rint(v) && Math.abs(v) < 1e15 ? Long.toString((long) v) : Double.toString(v);
     }
 
+    /** Checks that the checkpoint was taken on data of this shape. */
+    private static void requireSameData(Checkpoint.Loaded cp, ActivationSource source) {
+        if (cp.run().dIn() != source.dIn() || cp.run().sourceRows() != source.numRows()) {
+            throw new SaeException(cp.dir().resolve(Checkpoint.STATE) + ": the checkpoint was taken on data of " + cp.run().sourceRows()
+                    + " rows x " + cp.run().dIn() + ", but " + source.path() + " has " + source.numRows() + " x " + source.dIn());
+        }
+    }
+
     /**
-     * Checks that the checkpoint belongs to this data and these configurations, and returns the configurations to go on
-     * with: each with the values it leaves to defaults pinned to those the checkpoint recorded
+     * Checks that the checkpoint belongs to these configurations (its data: {@link #requireSameData}), and returns the
+     * configurations to go on with: each with the values it leaves to defaults pinned to those the checkpoint recorded
      * ({@link #pinRecordedAutoValues}), since defaults change between versions (ReLU's sparsity warm-up: 5% of the run,
      * then 60%, then max(60%, 1 − 400k rows / tokens)).
      */
-    private List<TrainConfig> checkResumable(Checkpoint.Loaded cp, ActivationSource source, List<TrainConfig> configs) {
+    private List<TrainConfig> checkResumable(Checkpoint.Loaded cp, List<TrainConfig> configs) {
         Path file = cp.dir().resolve(Checkpoint.STATE);
-        if (cp.run().dIn() != source.dIn() || cp.run().sourceRows() != source.numRows()) {
-            throw new SaeException(file + ": the checkpoint was taken on data of " + cp.run().sourceRows() + " rows x " + cp.run().dIn()
-                    + ", but " + source.path() + " has " + source.numRows() + " x " + source.dIn());
-        }
         if (cp.members().size() != configs.size()) {
             throw new SaeException(file + ": the checkpoint holds " + cp.members().size() + " SAEs, the configuration " + configs.size());
         }

@@ -270,6 +270,14 @@ class CheckpointResumeTest {
                     () -> new Trainer(c.withLr(1e-3), null).resume(src, cut, null, Map.of()));
             assertTrue(other.getMessage().contains("differs"), other.getMessage());
         }
+        // other data: named before anything the data decides (here: --eval-rows leaving no training rows)
+        Path fewer = tmp.resolve("fewer-rows.npy");
+        new SyntheticData(24, 64, 3, 5).write(fewer, 900);
+        try (ActivationSource src = ActivationSources.open(fewer)) {
+            SaeException data = assertThrows(SaeException.class, () -> new Trainer(c, null).resume(src, cut, null, Map.of()));
+            assertTrue(data.getMessage().contains("the checkpoint was taken on data of 12000 rows x 24, but")
+                    && data.getMessage().contains("has 900 x 24"), data.getMessage());
+        }
     }
 
     /**
