@@ -335,17 +335,17 @@ public final class Trainer {
      * ({@link #pinRecordedAutoValues}), since defaults change between versions (ReLU's sparsity warm-up: 5% of the run,
      * then 60%, then max(60%, 1 − 400k rows / tokens)).
      */
-    private List<TrainConfig> checkResumable(Checkpoint.Loaded cp, List<TrainConfig> configs) {
+    private List<TrainConfig> checkResumable(Checkpoint.Loaded cp, List<TrainConfig> known) {
         Path file = cp.dir().resolve(Checkpoint.STATE);
-        if (cp.members().size() != configs.size()) {
-            throw new SaeException(file + ": the checkpoint holds " + cp.members().size() + " SAEs, the configuration " + configs.size());
+        if (cp.members().size() != known.size()) {
+            throw new SaeException(file + ": the checkpoint holds " + cp.members().size() + " SAEs, the configuration " + known.size());
         }
         List<TrainConfig> out = new ArrayList<>();
-        for (int i = 0; i < configs.size(); i++) {
+        for (int i = 0; i < known.size(); i++) {
             JsonNode savedJson = cp.members().get(i).path("config");
             TrainConfig saved = TrainConfig.fromJson(savedJson);
             List<String> differing = new ArrayList<>();
-            TrainConfig given = pinRecordedAutoValues(configs.get(i), savedJson.path("effective"), differing);
+            TrainConfig given = pinRecordedAutoValues(known.get(i), savedJson.path("effective"), differing);
             if (!differing.isEmpty()) {
                 listener.onInfo((names.get(i).isEmpty() ? "" : names.get(i) + ": ") + "resuming with the values the run started with"
                         + " where this version's defaults differ: " + String.join(", ", differing));
@@ -357,19 +357,16 @@ public final class Trainer {
             }
             out.add(given);
         }
-        if (cp.run().step() > configs.get(0).steps()) {
-            throw new SaeException(file + ": checkpoint step " + cp.run().step() + " is beyond the run's " + configs.get(0).steps() + " steps");
+        if (cp.run().step() > known.get(0).steps()) {
+            throw new SaeException(file + ": checkpoint step " + cp.run().step() + " is beyond the run's " + known.get(0).steps() + " steps");
         }
         return List.copyOf(out);
     }
 
     /**
-     * What the training loop hands back; the members' optimiser state is released with it. {@code device} describes a
-     * device-resident run (null on the CPU).
-     */
-    /**
-     * What a training loop hands back; {@code windowDead[i]} is the share of SAE i's latents that did not fire within
-     * the last dead window of training (AuxK's definition), or null when the loop does not track it on the host.
+     * What a training loop hands back; the members' optimiser state is released with it. {@code device} describes a
+     * device-resident run (null on the CPU); {@code windowDead[i]} is the share of SAE i's latents that did not fire
+     * within the last dead window of training (AuxK's definition), or null when the loop does not track it on the host.
      */
     record Loop(List<SparseAutoencoder> saes, double seconds, long badRows, long normDropped, DeviceLoop.Report device,
                 double[] windowDead) {
@@ -379,18 +376,18 @@ public final class Trainer {
     record Logged(TrainConfig config, StepStats stats, double lr, double deadFraction, double threshold) {
     }
 
-    private Loop runSteps(List<TrainConfig> configs, Kernels kernels, String backend, ActivationSource source, HeldOutSplit split,
+    private Loop runSteps(List<TrainConfig> runConfigs, Kernels kernels, String backend, ActivationSource source, HeldOutSplit split,
                           BatchStream.Options options, Path outDir, Map<String, Object> meta, Checkpoint.Loaded resume) {
-        TrainConfig shared = configs.get(0);
+        TrainConfig shared = runConfigs.get(0);
         int dIn = source.dIn();
         int b = shared.batchSize();
         long steps = shared.steps();
         List<Member> members = new ArrayList<>();
-        for (int i = 0; i < configs.size(); i++) {
-            members.add(new Member(names.get(i), configs.get(i), dIn));
+        for (int i = 0; i < runConfigs.size(); i++) {
+            members.add(new Member(names.get(i), runConfigs.get(i), dIn));
         }
         try (BatchStream stream = new BatchStream(source, split, shared.seed(), options)) {
-            listener.onStart(steps, steps * b, describe(configs, names, source, split, backend, resume));
+            listener.onStart(steps, steps * b, describe(runConfigs, names, source, split, backend, resume));
             FloatMatrix batch = new FloatMatrix(b, dIn);
             long startStep = 0;
             double secondsBefore = 0;
@@ -602,17 +599,17 @@ public final class Trainer {
         AtomicFiles.writeString(dir.resolve(RUN_FILE), Json.pretty(info) + "\n");
     }
 
-    private void writeSweepSummary(Path outDir, List<TrainConfig> configs, List<TrainResult> results) {
+    private void writeSweepSummary(Path outDir, List<TrainConfig> runConfigs, List<TrainResult> results) {
         ObjectNode o = Json.object();
         ArrayNode a = o.putArray("saes");
         for (int i = 0; i < results.size(); i++) {
             ObjectNode e = a.addObject();
             e.put("name", names.get(i));
             e.put("dir", names.get(i));
-            e.put("architecture", configs.get(i).architecture().cliName());
-            e.put("num_latents", configs.get(i).numLatents());
-            e.put("k", configs.get(i).k());
-            e.put("lr", configs.get(i).effectiveLr());
+            e.put("architecture", runConfigs.get(i).architecture().cliName());
+            e.put("num_latents", runConfigs.get(i).numLatents());
+            e.put("k", runConfigs.get(i).k());
+            e.put("lr", runConfigs.get(i).effectiveLr());
             e.set("metrics", results.get(i).toJson());
         }
         AtomicFiles.writeString(outDir.resolve(SWEEP_FILE), Json.pretty(o) + "\n");
