@@ -17,7 +17,7 @@ import picocli.CommandLine.Option;
 /** {@code sae eval}: metrics of any SAELens or sparsify SAE on any activation file. */
 @Command(name = "eval", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Evaluate a saved SAE (SAELens or sparsify directory, or a run directory) on activations.",
-                "Prints one JSON object: fvu, mse, l0, dead_fraction, dense_fraction, rows_evaluated."})
+                "Prints one JSON object: fvu, mse, l0, dead_fraction, dense_fraction, rare_fraction, rows_evaluated."})
 final class EvalCommand implements Callable<Integer> {
     private final Io io;
 
