@@ -24,9 +24,8 @@ if [ ! -f "$RUNS/sae.jar" ]; then
   cp "$root/sae-cli/target/sae.jar" "$RUNS/sae.jar"
   (cd "$root" && git rev-parse --short HEAD) > "$RUNS/sae.jar.rev"
 fi
-if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -qw avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX; fi
-export OPENBLAS_THREAD_TIMEOUT="${OPENBLAS_THREAD_TIMEOUT:-16}"  # as ./sae sets it
-sae() { java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -jar "$WORK/$RUNS/sae.jar" "$@"; }
+. "$root/benchmarks/quality/sae-env.sh"
+sae_use_jar "$WORK/$RUNS/sae.jar"
 for a in $ARCHS; do
   sparsity=(--k "$K"); [ "$a" = relu ] && sparsity=(--l1-coef "$RELU_L1")
   for lr in $extra $LRS; do

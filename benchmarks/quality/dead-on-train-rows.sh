@@ -9,11 +9,10 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 WORK=${WORK:-/tmp/saeforge-defaults}; THREADS=${THREADS:-2}
 cd "$WORK"
-if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -qw avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX; fi
+. "$root/benchmarks/quality/sae-env.sh"
 jar="$WORK/sae.jar"
 [ -f "$jar" ] || jar="$root/sae-cli/target/sae.jar"
-export OPENBLAS_THREAD_TIMEOUT="${OPENBLAS_THREAD_TIMEOUT:-16}"  # as ./sae sets it
-sae() { java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -jar "$jar" "$@"; }
+sae_use_jar "$jar"
 mkdir -p dead
 for run in runs/t*; do
   name=$(basename "$run")

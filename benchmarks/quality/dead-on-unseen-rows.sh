@@ -31,14 +31,13 @@ a = np.load('$WORK/all.npy', mmap_mode='r'); np.save('$unseen.tmp.npy', np.ascon
   mv "$unseen.tmp.npy" "$unseen"
   rm -f "$WORK/all.npy"
 fi
-if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -qw avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX; fi
-export OPENBLAS_THREAD_TIMEOUT="${OPENBLAS_THREAD_TIMEOUT:-16}"  # as ./sae sets it
-sae() { java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -jar "$JAR" "$@"; }
+. "$root/benchmarks/quality/sae-env.sh"
+sae_use_jar "$JAR"
 scores="$WORK/scores.jsonl"
 : > "$scores"
+sizes=()
+for n in 10000 100000; do [ "$n" -lt "$UNSEEN" ] && sizes+=("$n"); done
 for run in "$@"; do
-  sizes=()
-  for n in 10000 100000; do [ "$n" -lt "$UNSEEN" ] && sizes+=("$n"); done
   for rows in "${sizes[@]}" "$UNSEEN"; do
     echo "== $run on $rows unseen rows" >&2
     line=$(sae eval --sae "$run" --data "$unseen" --truth "$WORK/truth.npy" --max-rows "$rows" --threads "$THREADS" 2>/dev/null | tail -n 1)

@@ -35,9 +35,8 @@ if [ ! -f sae.jar ]; then
   cp "$root/sae-cli/target/sae.jar" sae.jar
   (cd "$root" && git rev-parse --short HEAD) > sae.jar.rev
 fi
-if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -qw avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX; fi
-export OPENBLAS_THREAD_TIMEOUT="${OPENBLAS_THREAD_TIMEOUT:-16}"  # as ./sae sets it
-sae() { java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -jar "$WORK/sae.jar" "$@"; }
+. "$root/benchmarks/quality/sae-env.sh"
+sae_use_jar "$WORK/sae.jar"
 
 sparsify_lr=$($py -c "print(2e-4 / ($LATENTS / 16384) ** 0.5)")
 
