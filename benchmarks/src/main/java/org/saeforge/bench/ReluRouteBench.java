@@ -65,7 +65,7 @@ public final class ReluRouteBench {
                 double[] ms = new double[2];
                 double l0 = 0;
                 for (int route = 0; route < 2; route++) {
-                    ReluL1Objective o = new ReluL1Objective(batch, dIn, n, 5, route == 0 ? 1 : 0);
+                    ReluL1Objective o = new ReluL1Objective(batch, dIn, n, 5, 0, route == 0 ? 1 : 0);
                     Gradients g = new Gradients(n, dIn);
                     Objective.StepInputs in = new Objective.StepInputs(0, 0.5, new int[0], 0);
                     double[] t = new double[reps];

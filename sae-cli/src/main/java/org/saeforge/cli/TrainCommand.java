@@ -153,6 +153,12 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--l1-coef", paramLabel = "C", split = ",", description = "relu: L1 coefficient (default 5, in units where E||x||^2 = d_in); a comma list sweeps.")
     List<String> l1Coef;
 
+    @Option(names = "--l1-relief", paramLabel = "R",
+            description = "relu: a latent firing on fewer than this fraction of a batch's rows pays only its share fired / (R x batch) of the "
+                    + "L1 penalty in that step, so that the penalty does not silence it for good (default 1/1024: 4 rows at batch 4096; "
+                    + "0 turns it off).")
+    Double l1Relief;
+
     @Option(names = "--l0-coef", paramLabel = "C", split = ",",
             description = "jumprelu: L0 penalty coefficient (default 1 with --k as target L0; without --k the penalty is C x L0); a comma list sweeps.")
     List<String> l0Coef;
@@ -303,6 +309,12 @@ final class TrainCommand implements Callable<Integer> {
         }
         if (sparsityWarmup != null) {
             base.sparsityWarmup(sparsityWarmup);
+        }
+        if (l1Relief != null) {
+            if (!archs.contains(Architecture.RELU)) {
+                throw new SaeException("--l1-relief applies to --architecture relu only");
+            }
+            base.l1Relief(l1Relief);
         }
         if (deadAfter != null) {
             base.deadAfter(deadAfter);

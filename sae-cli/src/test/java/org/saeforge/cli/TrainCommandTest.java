@@ -77,6 +77,10 @@ class TrainCommandTest {
         assertEquals(arch, saved.get("architecture").get(0).asText());
         assertEquals(arch.equals("jumprelu") || arch.equals("relu"), Json.read(run.resolve("run.json")).get("config")
                 .get("normalize_activations").asBoolean(), "normalization defaults on for jumprelu and relu");
+        if (arch.equals("relu")) {
+            assertEquals(1.0 / 1024, Json.read(run.resolve("run.json")).get("config").get("effective").get("l1_relief").asDouble(),
+                    "the default relief");
+        }
     }
 
     @Test
@@ -151,6 +155,10 @@ class TrainCommandTest {
         SaeCliTest.assertOneLineError(run(base(tmp.resolve("c4"), "--architecture", "dense", "--num-latents", "32", "--k", "2")), 2,
                 "dense");
         SaeCliTest.assertOneLineError(CliRun.of("resume", tmp.resolve("no-run").toString()), 2, "config.json");
+        SaeCliTest.assertOneLineError(run(base(tmp.resolve("c5"), "--architecture", "topk", "--num-latents", "32", "--k", "2",
+                "--l1-relief", "0.01")), 2, "--l1-relief", "relu");
+        SaeCliTest.assertOneLineError(run(base(tmp.resolve("c6"), "--architecture", "relu", "--num-latents", "32",
+                "--l1-relief", "2")), 2, "--l1-relief", "[0, 1]");
     }
 
     @Test

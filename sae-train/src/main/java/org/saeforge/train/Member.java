@@ -47,7 +47,7 @@ final class Member {
             case BATCH_TOPK, MATRYOSHKA -> new BatchTopKObjective(b, dIn, n, config.maxK(), config.effectivePrefixes(), kAux,
                     config.auxKCoef());
             case JUMPRELU -> new JumpReluObjective(b, dIn, n, config.bandwidth(), config.k(), config.effectiveL0Coef());
-            case RELU -> new ReluL1Objective(b, dIn, n, config.l1Coef());
+            case RELU -> new ReluL1Objective(b, dIn, n, config.l1Coef(), config.effectiveL1Relief(), ReluL1Objective.DENSE_ABOVE);
         };
         boolean jump = arch == Architecture.JUMPRELU;
         this.grads = arch == Architecture.TOPK ? Gradients.biasesOnly(n, dIn) : new Gradients(n, dIn, jump);

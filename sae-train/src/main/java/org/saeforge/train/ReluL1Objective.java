@@ -13,6 +13,13 @@ import org.saeforge.core.tensor.SparseCodes;
  * <p>While many latents fire (early in a run, before the L1 coefficient has warmed up) a step runs on dense products
  * ({@link #DENSE_ABOVE}); otherwise on the sparse kernels.
  *
+ * <p><b>Relief for rare latents</b> ({@code l1Relief} r > 0): a latent that fires on fewer than m = r · batch rows of the
+ * batch pays only {@code fired / m} of its L1 term in that step (its weight {@code w_j = min(1, fired_j / m)}; the loss
+ * is {@code λ · Σ_r Σ_j w_j z_rj ‖wDec_j‖ / batch}, and the gradient treats the weights, which depend only on which
+ * entries are active, as constants). Under the full pull a latent that fires rarely is pushed to silence, and a silent
+ * ReLU latent gets no gradient ever after; relieved, the reconstruction gradient keeps it firing on the rows it helps.
+ * Measured: docs/training.md, "ReLU: relief for rare latents".
+ *
  * <p>The norm-weighted term's decoder gradient {@code λ/batch · (Σ_r z_rj) · wDec_j / ‖wDec_j‖} and the norms
  * themselves go through the kernels as one-entry-per-row codes over the decoder's own rows.
  */
@@ -28,6 +35,9 @@ public final class ReluL1Objective implements Objective {
     private final int dIn;
     private final int numLatents;
     private final double l1Coef;
+    private final double reliefRows;
+    private final int[] fired;
+    private final float[] weight;
     private final SparseCodes codes;
     private final SparseCodes diagonal;
     private final float[] squaredNorms;
@@ -53,20 +63,26 @@ public final class ReluL1Objective implements Objective {
     private FloatMatrix wDecT;
     private double[] encSums;
 
+    /** Without relief for rare latents. */
     public ReluL1Objective(int batchSize, int dIn, int numLatents, double l1Coef) {
-        this(batchSize, dIn, numLatents, l1Coef, DENSE_ABOVE);
+        this(batchSize, dIn, numLatents, l1Coef, 0, DENSE_ABOVE);
     }
 
     /**
+     * @param l1Relief   the firing rate below which a latent's L1 term is relieved (class comment): it fires on fewer
+     *                   than {@code l1Relief · batchSize} rows of the batch; 0 turns relief off
      * @param denseAbove the step runs on dense products when more than this fraction of the batch's codes is active
      *                   ({@link #DENSE_ABOVE} by default; 0 always, 1 never)
      */
-    public ReluL1Objective(int batchSize, int dIn, int numLatents, double l1Coef, double denseAbove) {
-        this(batchSize, dIn, numLatents, l1Coef, denseAbove, denseBlockRows(batchSize, numLatents));
+    public ReluL1Objective(int batchSize, int dIn, int numLatents, double l1Coef, double l1Relief, double denseAbove) {
+        this(batchSize, dIn, numLatents, l1Coef, l1Relief, denseAbove, denseBlockRows(batchSize, numLatents));
     }
 
     /** As above, with the dense route's rows per block given (tests use small blocks to cross block boundaries). */
-    ReluL1Objective(int batchSize, int dIn, int numLatents, double l1Coef, double denseAbove, int blockRows) {
+    ReluL1Objective(int batchSize, int dIn, int numLatents, double l1Coef, double l1Relief, double denseAbove, int blockRows) {
+        if (!(l1Relief >= 0 && l1Relief <= 1)) {
+            throw new IllegalArgumentException("l1Relief must be in [0, 1], got " + l1Relief);
+        }
         if (!(denseAbove >= 0 && denseAbove <= 1)) {
             throw new IllegalArgumentException("denseAbove must be in [0, 1], got " + denseAbove);
         }
@@ -79,6 +95,9 @@ public final class ReluL1Objective implements Objective {
         this.dIn = dIn;
         this.numLatents = numLatents;
         this.l1Coef = l1Coef;
+        this.reliefRows = l1Relief * batchSize;
+        this.fired = new int[numLatents];
+        this.weight = new float[numLatents];
         this.codes = new SparseCodes(batchSize, numLatents, batchSize * 16);
         this.diagonal = SparseCodes.fixedK(numLatents, numLatents, 1);
         for (int j = 0; j < numLatents; j++) {
@@ -115,15 +134,16 @@ public final class ReluL1Objective implements Objective {
         float perEntry = (float) (lambda / b);
         int[] idx = codes.indices();
         float[] val = codes.values();
+        reliefWeights(val, idx, nnz);
         java.util.Arrays.fill(codeSums, 0);
         double l1 = 0;
         for (int p = 0; p < nnz; p++) {
             int j = idx[p];
-            l1 += (double) val[p] * norms[j];
+            l1 += (double) val[p] * norms[j] * weight[j];
             codeSums[j] += val[p];
         }
         for (int j = 0; j < numLatents; j++) {
-            normCoef[j] = (float) (lambda / b * codeSums[j] / Math.max(norms[j], 1e-12));
+            normCoef[j] = (float) (lambda / b * weight[j] * codeSums[j] / Math.max(norms[j], 1e-12));
         }
 
         g.zero();
@@ -137,6 +157,23 @@ public final class ReluL1Objective implements Objective {
         Losses.subtractEncoderInputGrad(kernels, sae, g, scratch);
         double penalty = lambda * l1 / b;
         return new StepStats(sse / totalVar, 0, (double) codes.countPositive() / b, in.numDead(), penalty, sse / b + penalty, null);
+    }
+
+    /** Each latent's weight in the L1 term: {@code min(1, fired / (l1Relief · batch))}, 1 without relief. */
+    private void reliefWeights(float[] val, int[] idx, int nnz) {
+        if (reliefRows <= 0) {
+            java.util.Arrays.fill(weight, 1f);
+            return;
+        }
+        java.util.Arrays.fill(fired, 0);
+        for (int p = 0; p < nnz; p++) {
+            if (val[p] > 0f) {
+                fired[idx[p]]++;
+            }
+        }
+        for (int j = 0; j < numLatents; j++) {
+            weight[j] = (float) Math.min(1.0, fired[j] / reliefRows);
+        }
     }
 
     /** How many steps so far took the dense route (tests and benchmarks use it to prove which route ran). */
@@ -157,7 +194,7 @@ public final class ReluL1Objective implements Objective {
         int[] idx = codes.indices();
         float[] val = codes.values();
         for (int p = 0; p < nnz; p++) {
-            dValues[p] += perEntry * norms[idx[p]];
+            dValues[p] += perEntry * norms[idx[p]] * weight[idx[p]];
         }
         kernels.scatterOuter(codes, val, grad, null, g.wDec, null);
         Losses.maskByValue(codes, dValues);
@@ -244,7 +281,7 @@ public final class ReluL1Objective implements Objective {
             // latent is active (zᵀ > 0), zero elsewhere
             kernels.matmulNT(sae.wDec(), FloatMatrix.wrap(m, d, gradBlock), FloatMatrix.wrap(n, m, dzBlock));
             for (int j = 0; j < n; j++) {
-                float pen = perEntry * norms[j];
+                float pen = perEntry * norms[j] * weight[j];
                 double sum = 0;
                 for (int q = j * m, end = q + m; q < end; q++) {
                     float dp = tBlock[q] > 0f ? dzBlock[q] + pen : 0f;

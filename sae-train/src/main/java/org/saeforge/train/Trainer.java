@@ -270,7 +270,7 @@ public final class Trainer {
 
     /**
      * {@code c} with each value it leaves to a default ("auto": learning rate, LR warm-up steps, dead window, revival
-     * window, k at step 0, sparsity warm-up) set to the value a checkpoint recorded under {@code effective}, so that a
+     * window, k at step 0, sparsity warm-up, ReLU's L1 relief) set to the value a checkpoint recorded under {@code effective}, so that a
      * run resumes with the values it started with even where a later version resolves "auto" differently (values
      * {@code c} sets explicitly are kept and compared). Each pinned value that differs from what {@code c} would resolve
      * to now is described in {@code differing} (when not null).
@@ -307,6 +307,13 @@ public final class Trainer {
         if (c.sparsityWarmup() < 0 && v.isNumber()) {
             b.sparsityWarmup(v.asDouble());
             describe(differing, "sparsity warm-up", v.asDouble(), c.effectiveSparsityWarmup(), " of the run");
+        }
+        if (c.l1Relief() < 0 && c.architecture() == org.saeforge.core.model.Architecture.RELU) {
+            // a checkpoint that does not record it was written before the relief existed, by a run without it
+            v = effective.path("l1_relief");
+            double recorded = v.isNumber() ? v.asDouble() : 0;
+            b.l1Relief(recorded);
+            describe(differing, "L1 relief", recorded, c.effectiveL1Relief(), " of the batch");
         }
         return b.build();
     }

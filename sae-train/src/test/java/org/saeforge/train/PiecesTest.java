@@ -5,7 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.saeforge.core.SaeException;
 import org.saeforge.core.kernels.Revival;
@@ -303,6 +305,37 @@ class PiecesTest {
         assertEquals(0.05, TrainConfig.fromJson(old).effectiveSparsityWarmup(), "a run saved with 5% resumes with 5%");
         old.remove("sparsity_warmup");
         assertEquals(TrainConfig.RELU_SPARSITY_WARMUP, TrainConfig.fromJson(old).effectiveSparsityWarmup());
+    }
+
+    @Test
+    void reluRelievesLatentsBelowOneFiringIn1024RowsAndOldRunsResumeWithout() {
+        TrainConfig relu = TrainConfig.defaults(Architecture.RELU, 4096, 0).withTokens(4096L * 100);
+        assertEquals(-1, relu.l1Relief(), "left to the default");
+        assertEquals(1.0 / 1024, relu.effectiveL1Relief());
+        assertEquals(4.0, relu.effectiveL1Relief() * relu.batchSize(), "4 rows of a 4096-row batch");
+        assertEquals(0.0, TrainConfig.defaults(Architecture.TOPK, 4096, 16).effectiveL1Relief(), "relu only");
+        assertEquals(0.01, relu.toBuilder().l1Relief(0.01).build().effectiveL1Relief(), "the flag wins");
+        assertEquals(0.0, relu.toBuilder().l1Relief(0).build().effectiveL1Relief(), "0 turns it off");
+        assertEquals(0.01, TrainConfig.fromJson(relu.toBuilder().l1Relief(0.01).build().toJson()).l1Relief());
+        assertEquals(relu, TrainConfig.fromJson(relu.toJson()));
+        assertEquals(1.0 / 1024, relu.toJson().path("effective").path("l1_relief").asDouble(), "recorded for a resume");
+        assertThrows(SaeException.class, () -> relu.toBuilder().l1Relief(-0.1).build());
+        assertThrows(SaeException.class, () -> relu.toBuilder().l1Relief(1.5).build());
+        assertThrows(SaeException.class, () -> relu.toBuilder().l1Relief(Double.NaN).build());
+        // a checkpoint from before the relief existed records none: the run resumes without it
+        com.fasterxml.jackson.databind.node.ObjectNode old = relu.toJson();
+        old.remove("l1_relief");
+        ((com.fasterxml.jackson.databind.node.ObjectNode) old.path("effective")).remove("l1_relief");
+        List<String> differing = new ArrayList<>();
+        TrainConfig pinned = Trainer.pinRecordedAutoValues(TrainConfig.fromJson(old), old.path("effective"), differing);
+        assertEquals(0.0, pinned.effectiveL1Relief());
+        assertTrue(differing.stream().anyMatch(m -> m.startsWith("L1 relief 0 of the batch (default now 9.765625E-4")), differing.toString());
+        // one that recorded it keeps it, whatever the default is now
+        com.fasterxml.jackson.databind.node.ObjectNode recorded = relu.toJson();
+        ((com.fasterxml.jackson.databind.node.ObjectNode) recorded.path("effective")).put("l1_relief", 0.002);
+        assertEquals(0.002, Trainer.pinRecordedAutoValues(relu, recorded.path("effective"), null).effectiveL1Relief());
+        assertEquals(0.005, Trainer.pinRecordedAutoValues(relu.toBuilder().l1Relief(0.005).build(), recorded.path("effective"), null)
+                .effectiveL1Relief(), "an explicit value is kept (and then compared)");
     }
 
     @Test

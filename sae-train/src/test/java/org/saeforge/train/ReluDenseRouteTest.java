@@ -1,5 +1,6 @@
 package org.saeforge.train;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -44,33 +45,43 @@ class ReluDenseRouteTest {
     }
 
     static Result run(Kernels kernels, SparseAutoencoder sae, FloatMatrix x, double denseAbove, int blockRows, double lambda) {
-        ReluL1Objective o = new ReluL1Objective(x.rows(), sae.dIn(), sae.numLatents(), lambda, denseAbove, blockRows);
+        return run(kernels, sae, x, denseAbove, blockRows, lambda, 0);
+    }
+
+    static Result run(Kernels kernels, SparseAutoencoder sae, FloatMatrix x, double denseAbove, int blockRows, double lambda,
+                      double relief) {
+        ReluL1Objective o = new ReluL1Objective(x.rows(), sae.dIn(), sae.numLatents(), lambda, relief, denseAbove, blockRows);
         Gradients g = new Gradients(sae.numLatents(), sae.dIn());
         StepStats stats = o.lossAndGradient(kernels, sae, x, new Objective.StepInputs(0, 0.7, new int[0], 0), g);
         return new Result(stats, g, o.denseSteps());
     }
 
-    @ParameterizedTest(name = "batch {0}, dIn {1}, latents {2}, block {3}, bias shift {4}, bDec in input {5}")
+    @ParameterizedTest(name = "batch {0}, dIn {1}, latents {2}, block {3}, bias shift {4}, bDec in input {5}, relief {6}")
     @CsvSource({
-        "1, 5, 7, 1, 0, true",
-        "1, 13, 1, 4, 5, false",
-        "37, 13, 29, 8, 0, true",
-        "37, 13, 29, 37, 0, false",
-        "64, 17, 300, 64, 0.3, true",
-        "129, 9, 41, 128, 0, true",
-        "50, 11, 23, 7, 50, true",
-        "20, 6, 10, 3, -50, false"})
-    void denseRouteMatchesSparseRoute(int b, int d, int n, int block, float biasShift, boolean applyBDec) {
+        "1, 5, 7, 1, 0, true, 0",
+        "1, 13, 1, 4, 5, false, 0",
+        "37, 13, 29, 8, 0, true, 0",
+        "37, 13, 29, 37, 0, false, 0",
+        "64, 17, 300, 64, 0.3, true, 0",
+        "129, 9, 41, 128, 0, true, 0",
+        "50, 11, 23, 7, 50, true, 0",
+        "20, 6, 10, 3, -50, false, 0",
+        "1, 5, 7, 1, 0, true, 1",
+        "37, 13, 29, 8, 0, true, 0.25",
+        "64, 17, 300, 64, 0.3, true, 0.05",
+        "129, 9, 41, 128, 0, true, 0.1",
+        "50, 11, 23, 7, 50, true, 0.5"})
+    void denseRouteMatchesSparseRoute(int b, int d, int n, int block, float biasShift, boolean applyBDec, double relief) {
         SparseAutoencoder sae = sae(d, n, 1000L * b + n, biasShift, applyBDec);
         FloatMatrix x = FloatMatrix.random(b, d, 77L + b, 1.3f);
         for (String backend : new String[] {"cpu-ref", "cpu"}) {
             Result sparse;
             Result dense;
             try (Kernels k = "cpu".equals(backend) ? new CpuKernels(2) : new ReferenceKernels()) {
-                sparse = run(k, sae, x, 1, block, 2.5);
-                dense = run(k, sae, x, 0, block, 2.5);
+                sparse = run(k, sae, x, 1, block, 2.5, relief);
+                dense = run(k, sae, x, 0, block, 2.5, relief);
             }
-            String what = backend + " b" + b + " d" + d + " n" + n + " block " + block;
+            String what = backend + " b" + b + " d" + d + " n" + n + " block " + block + " relief " + relief;
             assertEquals(0, sparse.denseSteps(), what + ": sparse route ran");
             boolean anyActive = sparse.stats().l0() > 0;
             assertEquals(anyActive ? 1 : 0, dense.denseSteps(), what + ": dense route ran (none when no latent fires)");
@@ -86,6 +97,35 @@ class ReluDenseRouteTest {
             }
             if (!anyActive) {
                 assertTrue(allZero(sparse.g().wEncT().data()) && allZero(sparse.g().bEnc()), what + ": no active latent, no encoder gradient");
+            }
+        }
+    }
+
+    /**
+     * Relief touches only latents firing on fewer than relief × batch rows: with every latent firing on every row the
+     * step is bit for bit the one without relief; with a latent on fewer rows its penalty (and so the loss) is smaller.
+     */
+    @Test
+    void reliefLeavesLatentsFiringOftenAlone() {
+        FloatMatrix x = FloatMatrix.random(8, 5, 4, 1f);
+        try (Kernels k = new ReferenceKernels()) {
+            for (double denseAbove : new double[] {0, 1}) {
+                SparseAutoencoder busy = sae(5, 9, 3, 50, true);
+                Result off = run(k, busy, x, denseAbove, 8, 1.5, 0);
+                Result on = run(k, busy, x, denseAbove, 8, 1.5, 0.5);
+                assertEquals(off.stats().loss(), on.stats().loss(), 0, "every latent fires on all 8 rows, 4 needed");
+                float[][] a = {off.g().wEncT().data(), off.g().bEnc(), off.g().wDec().data(), off.g().bDec()};
+                float[][] b = {on.g().wEncT().data(), on.g().bEnc(), on.g().wDec().data(), on.g().bDec()};
+                for (int p = 0; p < 4; p++) {
+                    assertArrayEquals(a[p], b[p], "gradient " + p + ", denseAbove " + denseAbove);
+                }
+                SparseAutoencoder some = sae(5, 9, 3, 0, true);
+                Result someOff = run(k, some, x, denseAbove, 8, 1.5, 0);
+                Result someOn = run(k, some, x, denseAbove, 8, 1.5, 1);
+                assertTrue(someOff.stats().l0() > 0, "some latents fire");
+                assertTrue(someOn.stats().loss() < someOff.stats().loss(), "latents firing on fewer than all 8 rows pay less: "
+                        + someOn.stats().loss() + " against " + someOff.stats().loss());
+                assertEquals(someOff.stats().fvu(), someOn.stats().fvu(), 0, "the reconstruction does not change");
             }
         }
     }
@@ -122,8 +162,10 @@ class ReluDenseRouteTest {
         assertEquals(4096, ReluL1Objective.denseBlockRows(4096, 1024));
         assertEquals(1024, ReluL1Objective.denseBlockRows(4096, 4096));
         assertEquals(128, ReluL1Objective.denseBlockRows(4096, 1 << 20), "at least 128 rows per block");
-        assertThrows(IllegalArgumentException.class, () -> new ReluL1Objective(4, 3, 5, 1, 1.5));
-        assertThrows(IllegalArgumentException.class, () -> new ReluL1Objective(4, 3, 5, 1, 0.5, 0));
+        assertThrows(IllegalArgumentException.class, () -> new ReluL1Objective(4, 3, 5, 1, 0, 1.5));
+        assertThrows(IllegalArgumentException.class, () -> new ReluL1Objective(4, 3, 5, 1, 0, 0.5, 0));
+        assertThrows(IllegalArgumentException.class, () -> new ReluL1Objective(4, 3, 5, 1, -0.1, 0.5));
+        assertThrows(IllegalArgumentException.class, () -> new ReluL1Objective(4, 3, 5, 1, 1.5, 0.5));
     }
 
     static boolean allZero(float[] a) {
