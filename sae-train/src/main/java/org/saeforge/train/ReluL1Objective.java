@@ -98,6 +98,7 @@ public final class ReluL1Objective implements Objective {
         this.reliefRows = l1Relief * batchSize;
         this.fired = new int[numLatents];
         this.weight = new float[numLatents];
+        java.util.Arrays.fill(weight, 1f); // without relief every step keeps these
         this.codes = new SparseCodes(batchSize, numLatents, batchSize * 16);
         this.diagonal = SparseCodes.fixedK(numLatents, numLatents, 1);
         for (int j = 0; j < numLatents; j++) {
@@ -162,7 +163,6 @@ public final class ReluL1Objective implements Objective {
     /** Each latent's weight in the L1 term: {@code min(1, fired / (l1Relief · batch))}, 1 without relief. */
     private void reliefWeights(float[] val, int[] idx, int nnz) {
         if (reliefRows <= 0) {
-            java.util.Arrays.fill(weight, 1f);
             return;
         }
         java.util.Arrays.fill(fired, 0);

@@ -28,6 +28,7 @@ import org.saeforge.core.kernels.Device;
 import org.saeforge.core.kernels.Kernels;
 import org.saeforge.core.kernels.KernelsFactory;
 import org.saeforge.core.kernels.cpu.CpuKernels;
+import org.saeforge.core.model.Architecture;
 import org.saeforge.core.model.SparseAutoencoder;
 import org.saeforge.core.tensor.FloatMatrix;
 
@@ -308,7 +309,7 @@ public final class Trainer {
             b.sparsityWarmup(v.asDouble());
             describe(differing, "sparsity warm-up", v.asDouble(), c.effectiveSparsityWarmup(), " of the run");
         }
-        if (c.l1Relief() < 0 && c.architecture() == org.saeforge.core.model.Architecture.RELU) {
+        if (c.l1Relief() < 0 && c.architecture() == Architecture.RELU) {
             // a checkpoint that does not record it was written before the relief existed, by a run without it
             v = effective.path("l1_relief");
             double recorded = v.isNumber() ? v.asDouble() : 0;
