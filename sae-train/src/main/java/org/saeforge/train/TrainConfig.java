@@ -291,7 +291,8 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
     /**
      * The default learning rate: sparsify's {@code 2e-4 / sqrt(numLatents / 2^14)}, raised for short runs by
      * {@code m · sqrt(20000 / steps)} (never below sparsify's, at most 16x, 32x for batch selection) with m = 1.5 for
-     * TopK, 2.25 for BatchTopK and Matryoshka and 1 for the others, doubled for JumpReLU. Measured on synthetic data
+     * TopK, 2.25 for BatchTopK and Matryoshka and 1 for JumpReLU, doubled for JumpReLU; ReLU's boost is
+     * {@code (20000 / steps)^0.75}, at most 11x ({@link #RELU_LR_EXPONENT}, {@link #RELU_LR_CAP}). Measured on synthetic data
      * (benchmarks/results/defaults-sweep-*.json, arch-lr-sweep-*.json, architectures-*.json; 4096 latents): without
      * revival the best TopK rate of a sweep was 4e-3 at 244 and 732 steps and 2e-3 at 2441 steps; with revival (which
      * keeps latents firing at higher rates) the best rates rose (8e-3 at 244 steps, 4e-3 at 732), hence TopK's 1.5
@@ -312,6 +313,9 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
      */
     public static double autoLr(Architecture architecture, int numLatents, long steps, double passes) {
         double base = 2e-4 / Math.sqrt(numLatents / 16384.0);
+        if (architecture == Architecture.RELU) {
+            return base * Math.min(RELU_LR_CAP, Math.max(1, Math.pow(20_000.0 / Math.max(1, steps), RELU_LR_EXPONENT)));
+        }
         double m = architecture == Architecture.TOPK ? TOPK_LR_BOOST
                 : architecture.batchSelection() ? BATCH_SELECTION_LR_BOOST : 1;
         double cap = architecture.batchSelection() ? 32 : 16;
@@ -344,6 +348,19 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
 
     /** BatchTopK's and Matryoshka's factor on the short-run boost of {@link #autoLr} (with revival, as TopK's). */
     public static final double BATCH_SELECTION_LR_BOOST = 2.25;
+
+    /**
+     * ReLU's short-run boost in {@link #autoLr} is {@code (20000 / steps)^0.75} rather than a square root: with the L1
+     * relief the best rate of a sweep was 8e-3 at 732 steps but about 1.9e-3 at 2441, which no square root gives
+     * (docs/training.md, "ReLU: a steeper rate for short runs").
+     */
+    public static final double RELU_LR_EXPONENT = 0.75;
+
+    /**
+     * The cap on ReLU's boost: 11x sparsify's rate (4.4e-3 at 4096 latents). At 244 steps 5.6e-3 already left 13-28
+     * latents dead on 1M unseen rows and 6.4e-3 collapsed (57-64% of the latents silent); 4.4e-3 left 2.
+     */
+    public static final double RELU_LR_CAP = 11;
 
     public int effectiveWarmupSteps() {
         return warmupSteps >= 0 ? warmupSteps : (int) Math.min(1000, steps() / 20);

@@ -59,10 +59,18 @@ class PiecesTest {
         assertEquals(4e-4 * 2.25 * Math.sqrt(20_000.0 / 244), TrainConfig.autoLr(Architecture.MATRYOSHKA, 4096, 244), 1e-12, "above 16x");
         assertEquals(4e-4 * 32, TrainConfig.autoLr(Architecture.BATCH_TOPK, 4096, 10), 1e-12, "capped at 32x");
         assertEquals(4e-4, TrainConfig.autoLr(Architecture.BATCH_TOPK, 4096, 101_250), 1e-12, "sparsify's rate from 101,250 steps on");
-        assertEquals(4e-4 * Math.sqrt(20_000.0 / 732), TrainConfig.autoLr(Architecture.RELU, 4096, 732), 1e-12, "1 for the others");
+        assertEquals(4e-4 * 2 * Math.sqrt(20_000.0 / 732), TrainConfig.autoLr(Architecture.JUMPRELU, 4096, 732), 1e-12, "1 for jumprelu, doubled");
         assertEquals(4e-4, TrainConfig.autoLr(Architecture.TOPK, 4096, 45_000), 1e-12, "sparsify's rate from 45,000 steps on");
         assertEquals(4e-4 * 16, TrainConfig.autoLr(Architecture.TOPK, 4096, 10), 1e-12);
-        assertEquals(2 * TrainConfig.autoLr(Architecture.RELU, 4096, 732), TrainConfig.autoLr(Architecture.JUMPRELU, 4096, 732), 1e-15);
+        // relu: (20000 / steps)^0.75, at most 11x
+        assertEquals(4e-4 * Math.pow(20_000.0 / 2441, 0.75), TrainConfig.autoLr(Architecture.RELU, 4096, 2441), 1e-12, "10M rows");
+        assertEquals(1.94e-3, TrainConfig.autoLr(Architecture.RELU, 4096, 2441), 5e-6);
+        assertEquals(4e-4 * 11, TrainConfig.autoLr(Architecture.RELU, 4096, 732), 1e-12, "3M rows: capped at 11x");
+        assertEquals(4e-4 * 11, TrainConfig.autoLr(Architecture.RELU, 4096, 1), 1e-12);
+        assertEquals(4e-4 * Math.pow(20_000.0 / 819, 0.75), TrainConfig.autoLr(Architecture.RELU, 4096, 819), 1e-12, "the cap binds below 818 steps");
+        assertEquals(4e-4, TrainConfig.autoLr(Architecture.RELU, 4096, 20_000), 1e-12, "sparsify's rate from 20,000 steps on");
+        assertEquals(4e-4, TrainConfig.autoLr(Architecture.RELU, 4096, 244_140), 1e-12);
+        assertEquals(2e-4 * 11, TrainConfig.autoLr(Architecture.RELU, 16384, 100), 1e-12, "the base scales with the width");
         assertEquals(100_000, TrainConfig.defaults(4096, 16).withTokens(1_000_000).effectiveDeadAfter(), 4096);
         assertEquals(10_000_000, TrainConfig.defaults(4096, 16).withTokens(1_000_000_000).effectiveDeadAfter());
         assertEquals(7, TrainConfig.defaults(4096, 16).withDeadAfter(7).effectiveDeadAfter());
