@@ -31,6 +31,17 @@ class PiecesTest {
         assertEquals(1e-5, s.lrAt(109), 1e-12);
         assertEquals(1000, TrainConfig.defaults(64, 4).withTokens(4096L * 100_000).effectiveWarmupSteps());
         assertEquals(36, TrainConfig.defaults(4096, 16).withTokens(3_000_000).effectiveWarmupSteps());
+        // relu: at least min(100, a third of the steps)
+        TrainConfig relu = TrainConfig.defaults(Architecture.RELU, 4096, 0);
+        assertEquals(40, relu.withTokens(500_000).effectiveWarmupSteps(), "122 steps: a third");
+        assertEquals(81, relu.withTokens(1_000_000).effectiveWarmupSteps());
+        assertEquals(100, relu.withTokens(3_000_000).effectiveWarmupSteps());
+        assertEquals(122, relu.withTokens(10_000_000).effectiveWarmupSteps(), "5% from 2,000 steps on");
+        assertEquals(1000, relu.withTokens(4096L * 100_000).effectiveWarmupSteps());
+        assertEquals(3, relu.withTokens(4096L * 10).effectiveWarmupSteps());
+        assertEquals(7, relu.withTokens(1_000_000).withWarmupSteps(7).effectiveWarmupSteps(), "a given warm-up is kept");
+        assertEquals(5, TrainConfig.defaults(Architecture.JUMPRELU, 4096, 16).withTokens(4096L * 100)
+                .effectiveWarmupSteps(), "the others: 5%");
     }
 
     @Test
