@@ -101,12 +101,13 @@ final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--lr", paramLabel = "LR", split = ",",
             description = "Adam learning rate; a comma list sweeps (default: 2e-4 / sqrt(num-latents / 16384) x min(16, max(1, m x sqrt(20000 / steps))), "
-                    + "m = 1.5 for topk, 2.25 for batchtopk and matryoshka (cap 32 instead of 16), 1 for the others, x2 for jumprelu, "
+                    + "m = 1.5 for topk, 2.25 for batchtopk and matryoshka (cap 32 instead of 16), 1 for jumprelu, x2 for jumprelu, "
                     + "whose rate also falls by sqrt(40 / passes) beyond 40 passes over the training rows, never below the first factor; "
+                    + "relu: 2e-4 / sqrt(num-latents / 16384) x min(12, max(1, (20000 / steps)^0.75)); "
                     + "see docs/training.md).")
     List<String> lr;
 
-    @Option(names = "--warmup-steps", paramLabel = "N", description = "Linear warm-up steps (default min(1000, 5%% of steps)).")
+    @Option(names = "--warmup-steps", paramLabel = "N", description = "Linear warm-up steps (default min(1000, 5%% of steps); relu: at least min(100, a third of the steps)).")
     Integer warmupSteps;
 
     @Option(names = "--lr-schedule", paramLabel = "constant|linear|cosine", defaultValue = "linear",
