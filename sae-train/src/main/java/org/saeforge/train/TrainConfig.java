@@ -291,7 +291,7 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
     /**
      * The default learning rate: sparsify's {@code 2e-4 / sqrt(numLatents / 2^14)}, raised for short runs by
      * {@code m · sqrt(20000 / steps)} (never below sparsify's, at most 16x, 32x for batch selection) with m = 1.5 for
-     * TopK, 2.25 for BatchTopK and Matryoshka and 1 for JumpReLU, doubled for JumpReLU; ReLU's boost is
+     * TopK, 2.25 for BatchTopK and Matryoshka and 1 for JumpReLU (whose rate is then doubled); ReLU's boost is
      * {@code (20000 / steps)^0.75}, at most 12x ({@link #RELU_LR_EXPONENT}, {@link #RELU_LR_CAP}). Measured on synthetic data
      * (benchmarks/results/defaults-sweep-*.json, arch-lr-sweep-*.json, architectures-*.json; 4096 latents): without
      * revival the best TopK rate of a sweep was 4e-3 at 244 and 732 steps and 2e-3 at 2441 steps; with revival (which
