@@ -313,13 +313,14 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
      */
     public static double autoLr(Architecture architecture, int numLatents, long steps, double passes) {
         double base = 2e-4 / Math.sqrt(numLatents / 16384.0);
+        double shortness = 20_000.0 / Math.max(1, steps);
         if (architecture == Architecture.RELU) {
-            return base * Math.min(RELU_LR_CAP, Math.max(1, Math.pow(20_000.0 / Math.max(1, steps), RELU_LR_EXPONENT)));
+            return base * Math.min(RELU_LR_CAP, Math.max(1, Math.pow(shortness, RELU_LR_EXPONENT)));
         }
         double m = architecture == Architecture.TOPK ? TOPK_LR_BOOST
                 : architecture.batchSelection() ? BATCH_SELECTION_LR_BOOST : 1;
         double cap = architecture.batchSelection() ? 32 : 16;
-        double boost = Math.min(cap, Math.max(1, m * Math.sqrt(20_000.0 / Math.max(1, steps))));
+        double boost = Math.min(cap, Math.max(1, m * Math.sqrt(shortness)));
         if (architecture != Architecture.JUMPRELU) {
             return base * boost;
         }
