@@ -292,7 +292,7 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
      * The default learning rate: sparsify's {@code 2e-4 / sqrt(numLatents / 2^14)}, raised for short runs by
      * {@code m · sqrt(20000 / steps)} (never below sparsify's, at most 16x, 32x for batch selection) with m = 1.5 for
      * TopK, 2.25 for BatchTopK and Matryoshka and 1 for JumpReLU (whose rate is then doubled); ReLU's boost is
-     * {@code (20000 / steps)^0.75}, at most 12x ({@link #RELU_LR_EXPONENT}, {@link #RELU_LR_CAP}). Measured on synthetic data
+     * {@code (9000 / steps)^1.2}, at most 24x ({@link #RELU_LR_STEPS}, {@link #RELU_LR_EXPONENT}, {@link #RELU_LR_CAP}). Measured on synthetic data
      * (benchmarks/results/defaults-sweep-*.json, arch-lr-sweep-*.json, architectures-*.json; 4096 latents): without
      * revival the best TopK rate of a sweep was 4e-3 at 244 and 732 steps and 2e-3 at 2441 steps; with revival (which
      * keeps latents firing at higher rates) the best rates rose (8e-3 at 244 steps, 4e-3 at 732), hence TopK's 1.5
@@ -313,10 +313,10 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
      */
     public static double autoLr(Architecture architecture, int numLatents, long steps, double passes) {
         double base = 2e-4 / Math.sqrt(numLatents / 16384.0);
-        double shortness = 20_000.0 / Math.max(1, steps);
         if (architecture == Architecture.RELU) {
-            return base * Math.min(RELU_LR_CAP, Math.max(1, Math.pow(shortness, RELU_LR_EXPONENT)));
+            return base * Math.min(RELU_LR_CAP, Math.max(1, Math.pow(RELU_LR_STEPS / Math.max(1, steps), RELU_LR_EXPONENT)));
         }
+        double shortness = 20_000.0 / Math.max(1, steps);
         double m = architecture == Architecture.TOPK ? TOPK_LR_BOOST
                 : architecture.batchSelection() ? BATCH_SELECTION_LR_BOOST : 1;
         double cap = architecture.batchSelection() ? 32 : 16;
@@ -351,18 +351,25 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
     public static final double BATCH_SELECTION_LR_BOOST = 2.25;
 
     /**
-     * ReLU's short-run boost in {@link #autoLr} is {@code (20000 / steps)^0.75} rather than a square root: with the L1
-     * relief the best rate of a sweep was 8e-3 at 732 steps but about 1.9e-3 at 2441, which no square root gives
-     * (docs/training.md, "ReLU: a steeper rate for short runs").
+     * ReLU's short-run boost in {@link #autoLr} is {@code (9000 / steps)^1.2}: sparsify's rate from 9,000 steps on
+     * (37M rows at batch 4096), 20x at 732 steps (8.1e-3 at 4096 latents) and 4.8x at 2441 (1.9e-3). With the L1 relief
+     * and the warm-up of {@link #RELU_MIN_WARMUP_STEPS}, at 732 steps (3M rows) 8e-3 and 1.2e-2 were within 5% of the
+     * best FVU of a sweep with none dead (1.6e-2 was the best, with 3; 2.4e-2 left 315), but at 2441 steps (10M rows)
+     * 2.29e-3 already left 2 latents dead where sparsify's rate left none, and 9.2e-3 collapsed: a steeper fall than the
+     * 0.75 power used before, which gave 4.78e-3 at 3M rows, 5.3% above the best FVU (docs/training.md, "ReLU: a
+     * steeper rate for short runs").
      */
-    public static final double RELU_LR_EXPONENT = 0.75;
+    public static final double RELU_LR_EXPONENT = 1.2;
+
+    /** The run length (steps) from which ReLU's default rate is sparsify's; see {@link #RELU_LR_EXPONENT}. */
+    public static final double RELU_LR_STEPS = 9_000;
 
     /**
-     * The cap on ReLU's boost: 12x sparsify's rate (4.8e-3 at 4096 latents). At 244 steps with the warm-up of
-     * {@link #RELU_MIN_WARMUP_STEPS} it left 0-1 latents dead on 1M unseen rows at 4-5% above the best FVU of a sweep
-     * (8e-3, which left 2-3 dead).
+     * The cap on ReLU's boost: 24x sparsify's rate (9.6e-3 at 4096 latents; it binds up to 636 steps). At 244 steps (1M
+     * rows) the FVU fell as the rate rose up to 2.56e-2 (0.5166, 39 latents dead on 1M unseen rows); 9.6e-3 was 3.9%
+     * above that with none dead, and the 4.8e-3 of the cap of 12 used before 9.7% above.
      */
-    public static final double RELU_LR_CAP = 12;
+    public static final double RELU_LR_CAP = 24;
 
     public int effectiveWarmupSteps() {
         if (warmupSteps >= 0) {

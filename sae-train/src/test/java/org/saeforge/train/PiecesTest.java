@@ -73,18 +73,20 @@ class PiecesTest {
         assertEquals(4e-4 * 2 * Math.sqrt(20_000.0 / 732), TrainConfig.autoLr(Architecture.JUMPRELU, 4096, 732), 1e-12, "1 for jumprelu, doubled");
         assertEquals(4e-4, TrainConfig.autoLr(Architecture.TOPK, 4096, 45_000), 1e-12, "sparsify's rate from 45,000 steps on");
         assertEquals(4e-4 * 16, TrainConfig.autoLr(Architecture.TOPK, 4096, 10), 1e-12);
-        // relu: (20000 / steps)^0.75, at most 12x
-        assertEquals(4e-4 * Math.pow(20_000.0 / 2441, 0.75), TrainConfig.autoLr(Architecture.RELU, 4096, 2441), 1e-12, "10M rows");
-        assertEquals(1.94e-3, TrainConfig.autoLr(Architecture.RELU, 4096, 2441), 5e-6);
-        assertEquals(4e-4 * Math.pow(20_000.0 / 732, 0.75), TrainConfig.autoLr(Architecture.RELU, 4096, 732), 1e-12, "3M rows");
-        assertEquals(4.78e-3, TrainConfig.autoLr(Architecture.RELU, 4096, 732), 5e-6);
-        assertEquals(4e-4 * 12, TrainConfig.autoLr(Architecture.RELU, 4096, 244), 1e-12, "1M rows: capped at 12x");
-        assertEquals(4e-4 * 12, TrainConfig.autoLr(Architecture.RELU, 4096, 1), 1e-12);
-        assertEquals(4e-4 * 12, TrainConfig.autoLr(Architecture.RELU, 4096, 727), 1e-12, "the cap binds up to 727 steps");
-        assertEquals(4e-4 * Math.pow(20_000.0 / 728, 0.75), TrainConfig.autoLr(Architecture.RELU, 4096, 728), 1e-12);
-        assertEquals(4e-4, TrainConfig.autoLr(Architecture.RELU, 4096, 20_000), 1e-12, "sparsify's rate from 20,000 steps on");
+        // relu: (9000 / steps)^1.2, at most 24x
+        assertEquals(4e-4 * Math.pow(9_000.0 / 2441, 1.2), TrainConfig.autoLr(Architecture.RELU, 4096, 2441), 1e-12, "10M rows");
+        assertEquals(1.915e-3, TrainConfig.autoLr(Architecture.RELU, 4096, 2441), 5e-6);
+        assertEquals(4e-4 * Math.pow(9_000.0 / 732, 1.2), TrainConfig.autoLr(Architecture.RELU, 4096, 732), 1e-12, "3M rows");
+        assertEquals(8.12e-3, TrainConfig.autoLr(Architecture.RELU, 4096, 732), 5e-6);
+        assertEquals(5.12e-4, TrainConfig.autoLr(Architecture.RELU, 4096, 7324), 5e-6, "30M rows");
+        assertEquals(4e-4 * 24, TrainConfig.autoLr(Architecture.RELU, 4096, 244), 1e-12, "1M rows: capped at 24x");
+        assertEquals(4e-4 * 24, TrainConfig.autoLr(Architecture.RELU, 4096, 1), 1e-12);
+        assertEquals(4e-4 * 24, TrainConfig.autoLr(Architecture.RELU, 4096, 636), 1e-12, "the cap binds up to 636 steps");
+        assertEquals(4e-4 * Math.pow(9_000.0 / 637, 1.2), TrainConfig.autoLr(Architecture.RELU, 4096, 637), 1e-12);
+        assertTrue(TrainConfig.autoLr(Architecture.RELU, 4096, 637) < 4e-4 * 24);
+        assertEquals(4e-4, TrainConfig.autoLr(Architecture.RELU, 4096, 9_000), 1e-12, "sparsify's rate from 9,000 steps on");
         assertEquals(4e-4, TrainConfig.autoLr(Architecture.RELU, 4096, 244_140), 1e-12);
-        assertEquals(2e-4 * 12, TrainConfig.autoLr(Architecture.RELU, 16384, 100), 1e-12, "the base scales with the width");
+        assertEquals(2e-4 * 24, TrainConfig.autoLr(Architecture.RELU, 16384, 100), 1e-12, "the base scales with the width");
         assertEquals(100_000, TrainConfig.defaults(4096, 16).withTokens(1_000_000).effectiveDeadAfter(), 4096);
         assertEquals(10_000_000, TrainConfig.defaults(4096, 16).withTokens(1_000_000_000).effectiveDeadAfter());
         assertEquals(7, TrainConfig.defaults(4096, 16).withDeadAfter(7).effectiveDeadAfter());
