@@ -160,6 +160,11 @@ final class TrainCommand implements Callable<Integer> {
                     + "0 turns it off).")
     Double l1Relief;
 
+    @Option(names = "--lazy-adam", negatable = true,
+            description = "relu: a latent that fires on no row of the batch keeps its weights and Adam moments in that step, instead of "
+                    + "moving on its momentum (default: on for relu).")
+    Boolean lazyAdam;
+
     @Option(names = "--l0-coef", paramLabel = "C", split = ",",
             description = "jumprelu: L0 penalty coefficient (default 1 with --k as target L0; without --k the penalty is C x L0); a comma list sweeps.")
     List<String> l0Coef;
@@ -316,6 +321,12 @@ final class TrainCommand implements Callable<Integer> {
                 throw new SaeException("--l1-relief applies to --architecture relu only");
             }
             base.l1Relief(l1Relief);
+        }
+        if (lazyAdam != null) {
+            if (Boolean.TRUE.equals(lazyAdam) && !archs.contains(Architecture.RELU)) {
+                throw new SaeException("--lazy-adam applies to --architecture relu only");
+            }
+            base.lazyAdam(lazyAdam);
         }
         if (deadAfter != null) {
             base.deadAfter(deadAfter);

@@ -159,6 +159,8 @@ class TrainCommandTest {
                 "--l1-relief", "0.01")), 2, "--l1-relief", "relu");
         SaeCliTest.assertOneLineError(run(base(tmp.resolve("c6"), "--architecture", "relu", "--num-latents", "32",
                 "--l1-relief", "2")), 2, "--l1-relief", "[0, 1]");
+        SaeCliTest.assertOneLineError(run(base(tmp.resolve("c7"), "--architecture", "topk", "--num-latents", "32", "--k", "2",
+                "--lazy-adam")), 2, "--lazy-adam", "relu");
     }
 
     @Test

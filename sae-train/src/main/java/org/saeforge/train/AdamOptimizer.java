@@ -8,23 +8,34 @@ import org.saeforge.core.model.SparseAutoencoder;
  * Adam (β1 0.9, β2 0.999, ε 1e-8) over the SAE parameters wEncT, bEnc, wDec, bDec and, for JumpReLU, the
  * log-thresholds. With the decoder constraint of sparsify (every architecture but ReLU): before the update the
  * gradient component parallel to each decoder row is removed, after it the rows are renormalised.
+ *
+ * <p><b>Lazy</b> (ReLU by default, {@link TrainConfig#effectiveLazyAdam}): a latent whose encoder-bias gradient is
+ * exactly zero in a step (for ReLU: it fired on no row of the batch, so its encoder row, bias and decoder row all have
+ * zero gradient) keeps those weights and their Adam moments as they are. Plain Adam would move it on its momentum
+ * alone, which at high rates carried latents past the last row they fired on, and a silent ReLU latent gets no gradient
+ * back. The step counter (bias correction) still advances for all.
  */
 public final class AdamOptimizer {
     private final float[][] m;
     private final float[][] v;
     private final boolean constrainDecoder;
+    private final boolean lazy;
+    private final int dIn;
+    private int[] frozen = new int[0];
+    private float[] saved = new float[0];
     private long step;
 
     /** An optimiser with the decoder constraint and no threshold parameter (TopK). */
     public AdamOptimizer(int numLatents, int dIn) {
-        this(numLatents, dIn, false, true);
+        this(numLatents, dIn, false, true, false);
     }
 
     /**
      * @param withThreshold    also optimise a per-latent log-threshold (JumpReLU)
      * @param constrainDecoder keep decoder rows at unit norm
+     * @param lazy             leave latents with a zero encoder-bias gradient as they are (class comment)
      */
-    public AdamOptimizer(int numLatents, int dIn, boolean withThreshold, boolean constrainDecoder) {
+    public AdamOptimizer(int numLatents, int dIn, boolean withThreshold, boolean constrainDecoder, boolean lazy) {
         int nd = numLatents * dIn;
         int slots = withThreshold ? 5 : 4;
         m = new float[slots][];
@@ -35,6 +46,8 @@ public final class AdamOptimizer {
             v[i] = new float[sizes[i]];
         }
         this.constrainDecoder = constrainDecoder;
+        this.lazy = lazy;
+        this.dIn = dIn;
     }
 
     /**
@@ -47,6 +60,7 @@ public final class AdamOptimizer {
             kernels.removeParallelComponent(sae.wDec(), g.wDec());
         }
         AdamStep hp = AdamStep.of((float) lr, step);
+        int frozenCount = lazy ? saveSilent(sae, g.bEnc()) : 0;
         kernels.adam(sae.wEncT().data(), g.wEncT().data(), m[0], v[0], sae.wEncT().size(), hp);
         kernels.adam(sae.bEnc(), g.bEnc(), m[1], v[1], sae.bEnc().length, hp);
         kernels.adam(sae.wDec().data(), g.wDec().data(), m[2], v[2], sae.wDec().size(), hp);
@@ -54,8 +68,69 @@ public final class AdamOptimizer {
         if (m.length > 4) {
             kernels.adam(logThreshold, g.logThreshold(), m[4], v[4], logThreshold.length, AdamStep.of((float) (lr * thresholdLrScale), step));
         }
+        if (frozenCount > 0) {
+            restoreSilent(sae, frozenCount);
+        }
         if (constrainDecoder) {
             kernels.normalizeRows(sae.wDec());
+        }
+    }
+
+    // per frozen latent: encoder row, its m and v, decoder row, its m and v (dIn each), then bias, its m and v
+    private int slot() {
+        return 6 * dIn + 3;
+    }
+
+    private int saveSilent(SparseAutoencoder sae, float[] biasGrad) {
+        int count = 0;
+        for (float x : biasGrad) {
+            if (x == 0f) {
+                count++;
+            }
+        }
+        if (count == 0) {
+            return 0;
+        }
+        if (frozen.length < count) {
+            frozen = new int[count];
+            saved = new float[count * slot()];
+        }
+        int d = dIn;
+        int i = 0;
+        for (int j = 0; j < biasGrad.length; j++) {
+            if (biasGrad[j] != 0f) {
+                continue;
+            }
+            frozen[i] = j;
+            int o = i * slot();
+            System.arraycopy(sae.wEncT().data(), j * d, saved, o, d);
+            System.arraycopy(m[0], j * d, saved, o + d, d);
+            System.arraycopy(v[0], j * d, saved, o + 2 * d, d);
+            System.arraycopy(sae.wDec().data(), j * d, saved, o + 3 * d, d);
+            System.arraycopy(m[2], j * d, saved, o + 4 * d, d);
+            System.arraycopy(v[2], j * d, saved, o + 5 * d, d);
+            saved[o + 6 * d] = sae.bEnc()[j];
+            saved[o + 6 * d + 1] = m[1][j];
+            saved[o + 6 * d + 2] = v[1][j];
+            i++;
+        }
+        return count;
+    }
+
+    private void restoreSilent(SparseAutoencoder sae, int count) {
+        int d = dIn;
+        for (int i = 0; i < count; i++) {
+            int j = frozen[i];
+            int o = i * slot();
+            System.arraycopy(saved, o, sae.wEncT().data(), j * d, d);
+            System.arraycopy(saved, o + d, m[0], j * d, d);
+            System.arraycopy(saved, o + 2 * d, v[0], j * d, d);
+            System.arraycopy(saved, o + 3 * d, sae.wDec().data(), j * d, d);
+            System.arraycopy(saved, o + 4 * d, m[2], j * d, d);
+            System.arraycopy(saved, o + 5 * d, v[2], j * d, d);
+            sae.bEnc()[j] = saved[o + 6 * d];
+            m[1][j] = saved[o + 6 * d + 1];
+            v[1][j] = saved[o + 6 * d + 2];
         }
     }
 

@@ -51,7 +51,7 @@ final class Member {
         };
         boolean jump = arch == Architecture.JUMPRELU;
         this.grads = arch == Architecture.TOPK ? Gradients.biasesOnly(n, dIn) : new Gradients(n, dIn, jump);
-        this.adam = new AdamOptimizer(n, dIn, jump, arch != Architecture.RELU);
+        this.adam = new AdamOptimizer(n, dIn, jump, arch != Architecture.RELU, config.effectiveLazyAdam());
         this.dead = new DeadLatentTracker(n, config.effectiveDeadAfter());
         this.schedule = config.schedule();
         this.logThreshold = jump ? new float[n] : null;

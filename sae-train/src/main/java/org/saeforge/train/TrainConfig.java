@@ -48,6 +48,8 @@ import org.saeforge.core.model.Architecture;
  * @param l1Relief       ReLU: a latent firing on fewer than this fraction of a batch's rows pays only its share
  *                       {@code fired / (l1Relief · batch)} of the L1 term in that step ({@link ReluL1Objective}); 0 turns
  *                       it off; -1 (default) means {@link #DEFAULT_L1_RELIEF} ({@link #effectiveL1Relief})
+ * @param lazyAdam       ReLU: a latent that fires on no row of the batch keeps its weights and Adam moments in that step
+ *                       ({@link AdamOptimizer}); null (default) means on for ReLU ({@link #effectiveLazyAdam})
  * @param l0Coef         JumpReLU: L0 penalty coefficient; NaN (default) means 1 with a target L0 (k > 0) and is
  *                       required without one
  * @param sparsityWarmup fraction of the run over which the L1/L0 coefficient rises linearly from 0; -1 (default) means
@@ -79,8 +81,8 @@ import org.saeforge.core.model.Architecture;
  */
 public record TrainConfig(Architecture architecture, int numLatents, int k, int batchSize, long tokens, long seed, double lr,
                           int warmupSteps, LrSchedule.Shape lrSchedule, double lrDecayStart, double lrFinal, int kStart,
-                          double kAnneal, long deadAfter, long reviveAfter, double reviveRate, double auxKCoef, int kAux, double l1Coef, double l1Relief, double l0Coef,
-                          double sparsityWarmup, double bandwidth, double initThreshold, double thresholdLr, List<Integer> prefixes, long evalRows,
+                          double kAnneal, long deadAfter, long reviveAfter, double reviveRate, double auxKCoef, int kAux, double l1Coef, double l1Relief, Boolean lazyAdam,
+                          double l0Coef, double sparsityWarmup, double bandwidth, double initThreshold, double thresholdLr, List<Integer> prefixes, long evalRows,
                           long bufferBytes, BadRowPolicy badRows, Device device, int threads, int logEvery, double maxNormRatio,
                           boolean normalizeActivations, long checkpointEvery, int keepCheckpoints, GemmPrecision gemmPrecision,
                           long trainRows) {
@@ -179,6 +181,9 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         }
         if (!(l1Relief >= 0 && l1Relief <= 1) && l1Relief != -1) {
             throw new SaeException("--l1-relief must be in [0, 1] (0 turns it off), got " + l1Relief);
+        }
+        if (Boolean.TRUE.equals(lazyAdam) && architecture != Architecture.RELU) {
+            throw new SaeException("--lazy-adam applies to --architecture relu only (measured there), not " + arch);
         }
         if (!Double.isNaN(l0Coef) && !(l0Coef >= 0 && Double.isFinite(l0Coef))) {
             throw new SaeException("--l0-coef must be >= 0, got " + l0Coef);
@@ -529,6 +534,16 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         return l1Relief >= 0 ? l1Relief : DEFAULT_L1_RELIEF;
     }
 
+    /**
+     * Whether Adam leaves a latent that fires on no row of the batch as it is in that step (its weights and moments;
+     * {@link AdamOptimizer}): the given value, by default on for ReLU and off for the others. Plain Adam keeps moving
+     * such a latent on its momentum, and at the higher rates of short runs that carried ReLU latents past the point
+     * where they fire on any row (docs/training.md, "ReLU: lazy Adam").
+     */
+    public boolean effectiveLazyAdam() {
+        return lazyAdam != null ? lazyAdam : architecture == Architecture.RELU;
+    }
+
     /** The fraction of the run over which the sparsity coefficient rises: the given value or the architecture's default. */
     public double effectiveSparsityWarmup() {
         if (sparsityWarmup >= 0) {
@@ -599,6 +614,11 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         o.put("k_aux", kAux);
         o.put("l1_coef", l1Coef);
         o.put("l1_relief", l1Relief);
+        if (lazyAdam == null) {
+            o.putNull("lazy_adam");
+        } else {
+            o.put("lazy_adam", lazyAdam);
+        }
         putMaybe(o, "l0_coef", l0Coef);
         o.put("sparsity_warmup", sparsityWarmup);
         o.put("bandwidth", bandwidth);
@@ -626,6 +646,7 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         eff.put("k_start", effectiveKStart());
         eff.put("sparsity_warmup", effectiveSparsityWarmup());
         eff.put("l1_relief", effectiveL1Relief());
+        eff.put("lazy_adam", effectiveLazyAdam());
         eff.put("steps", steps());
         eff.put("passes", passes());
         ArrayNode ep = eff.putArray("prefixes");
@@ -669,6 +690,8 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         // runs saved before the relief existed trained without it (as their effective values say:
         // Trainer.pinRecordedAutoValues)
         b.l1Relief(o.path("l1_relief").asDouble(-1));
+        // runs saved before lazy Adam existed stepped every latent
+        b.lazyAdam(!o.has("lazy_adam") ? Boolean.FALSE : o.path("lazy_adam").isNull() ? null : o.path("lazy_adam").asBoolean());
         b.l0Coef(o.path("l0_coef").isNull() ? Double.NaN : o.path("l0_coef").asDouble());
         b.sparsityWarmup(o.path("sparsity_warmup").asDouble(-1));
         b.bandwidth(o.path("bandwidth").asDouble());
@@ -781,6 +804,7 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         private int kAux = -1;
         private double l1Coef = DEFAULT_L1_COEF;
         private double l1Relief = -1;
+        private Boolean lazyAdam;
         private double l0Coef = Double.NaN;
         private double sparsityWarmup = -1;
         private double bandwidth = 0.05;
@@ -824,6 +848,7 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
             kAux = c.kAux;
             l1Coef = c.l1Coef;
             l1Relief = c.l1Relief;
+            lazyAdam = c.lazyAdam;
             l0Coef = c.l0Coef;
             sparsityWarmup = c.sparsityWarmup;
             bandwidth = c.bandwidth;
@@ -846,7 +871,7 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
 
         public TrainConfig build() {
             return new TrainConfig(architecture, numLatents, k, batchSize, tokens, seed, lr, warmupSteps, lrSchedule, lrDecayStart,
-                    lrFinal, kStart, kAnneal, deadAfter, reviveAfter, reviveRate, auxKCoef, kAux, l1Coef, l1Relief, l0Coef, sparsityWarmup, bandwidth, initThreshold,
+                    lrFinal, kStart, kAnneal, deadAfter, reviveAfter, reviveRate, auxKCoef, kAux, l1Coef, l1Relief, lazyAdam, l0Coef, sparsityWarmup, bandwidth, initThreshold,
                     thresholdLr, prefixes, evalRows, bufferBytes, badRows, device, threads, logEvery, maxNormRatio, normalizeActivations,
                     checkpointEvery, keepCheckpoints, gemmPrecision, trainRows);
         }
@@ -948,6 +973,12 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
 
         public Builder l1Relief(double v) {
             l1Relief = v;
+            return this;
+        }
+
+        /** null: the architecture's default ({@link TrainConfig#effectiveLazyAdam}). */
+        public Builder lazyAdam(Boolean v) {
+            lazyAdam = v;
             return this;
         }
 

@@ -316,6 +316,15 @@ public final class Trainer {
             b.l1Relief(recorded);
             describe(differing, "L1 relief", recorded, c.effectiveL1Relief(), " of the batch");
         }
+        if (c.lazyAdam() == null && c.architecture() == Architecture.RELU) {
+            // a checkpoint that does not record it was written before lazy Adam existed, by a run that stepped every latent
+            v = effective.path("lazy_adam");
+            boolean recorded = v.isBoolean() && v.asBoolean();
+            b.lazyAdam(recorded);
+            if (differing != null && recorded != c.effectiveLazyAdam()) {
+                differing.add("lazy Adam " + (recorded ? "on" : "off") + " (default now " + (c.effectiveLazyAdam() ? "on" : "off") + ")");
+            }
+        }
         return b.build();
     }
 

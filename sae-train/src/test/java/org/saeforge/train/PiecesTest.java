@@ -2,6 +2,7 @@ package org.saeforge.train;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -360,6 +361,34 @@ class PiecesTest {
         assertEquals(0.002, Trainer.pinRecordedAutoValues(relu, recorded.path("effective"), null).effectiveL1Relief());
         assertEquals(0.005, Trainer.pinRecordedAutoValues(relu.toBuilder().l1Relief(0.005).build(), recorded.path("effective"), null)
                 .effectiveL1Relief(), "an explicit value is kept (and then compared)");
+    }
+
+    @Test
+    void lazyAdamIsReluDefaultAndRecordedForAResume() {
+        TrainConfig relu = TrainConfig.defaults(Architecture.RELU, 4096, 0).withTokens(1_000_000);
+        assertEquals(null, relu.lazyAdam(), "left to the default");
+        assertTrue(relu.effectiveLazyAdam());
+        assertFalse(TrainConfig.defaults(Architecture.TOPK, 4096, 16).effectiveLazyAdam(), "relu only");
+        assertFalse(relu.toBuilder().lazyAdam(false).build().effectiveLazyAdam(), "the flag wins");
+        assertFalse(TrainConfig.defaults(Architecture.TOPK, 4096, 16).toBuilder().lazyAdam(false).build().effectiveLazyAdam());
+        SaeException e = assertThrows(SaeException.class,
+                () -> TrainConfig.defaults(Architecture.TOPK, 4096, 16).toBuilder().lazyAdam(true).build());
+        assertTrue(e.getMessage().contains("--lazy-adam") && e.getMessage().contains("relu"), e.getMessage());
+        assertEquals(relu, TrainConfig.fromJson(relu.toJson()));
+        assertEquals(Boolean.FALSE, TrainConfig.fromJson(relu.toBuilder().lazyAdam(false).build().toJson()).lazyAdam());
+        assertTrue(relu.toJson().path("effective").path("lazy_adam").asBoolean(), "recorded for a resume");
+        // a run saved before lazy Adam existed stepped every latent, and resumes so
+        com.fasterxml.jackson.databind.node.ObjectNode old = relu.toJson();
+        old.remove("lazy_adam");
+        ((com.fasterxml.jackson.databind.node.ObjectNode) old.path("effective")).remove("lazy_adam");
+        assertFalse(TrainConfig.fromJson(old).effectiveLazyAdam());
+        List<String> differing = new ArrayList<>();
+        assertFalse(Trainer.pinRecordedAutoValues(relu, old.path("effective"), differing).effectiveLazyAdam());
+        assertTrue(differing.contains("lazy Adam off (default now on)"), differing.toString());
+        // one that recorded it keeps it
+        differing.clear();
+        assertTrue(Trainer.pinRecordedAutoValues(relu, relu.toJson().path("effective"), differing).effectiveLazyAdam());
+        assertFalse(differing.stream().anyMatch(m -> m.startsWith("lazy Adam")), differing.toString());
     }
 
     @Test
