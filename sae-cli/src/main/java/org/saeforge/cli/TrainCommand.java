@@ -103,7 +103,7 @@ final class TrainCommand implements Callable<Integer> {
             description = "Adam learning rate; a comma list sweeps (default: 2e-4 / sqrt(num-latents / 16384) x min(16, max(1, m x sqrt(20000 / steps))), "
                     + "m = 1.5 for topk, 2.25 for batchtopk and matryoshka (cap 32 instead of 16), 1 for jumprelu, whose rate is then doubled "
                     + "and falls by sqrt(40 / passes) beyond 40 passes over the training rows, never below the first factor; "
-                    + "relu: 2e-4 / sqrt(num-latents / 16384) x min(24, max(1, (9000 / steps)^1.2)); "
+                    + "relu: 2e-4 / sqrt(num-latents / 16384) x min(24 x (num-latents / 4096)^0.25, max(1, (9000 / steps)^1.2)); "
                     + "see docs/training.md).")
     List<String> lr;
 

@@ -297,7 +297,8 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
      * The default learning rate: sparsify's {@code 2e-4 / sqrt(numLatents / 2^14)}, raised for short runs by
      * {@code m · sqrt(20000 / steps)} (never below sparsify's, at most 16x, 32x for batch selection) with m = 1.5 for
      * TopK, 2.25 for BatchTopK and Matryoshka and 1 for JumpReLU (whose rate is then doubled); ReLU's boost is
-     * {@code (9000 / steps)^1.2}, at most 24x ({@link #RELU_LR_STEPS}, {@link #RELU_LR_EXPONENT}, {@link #RELU_LR_CAP}). Measured on synthetic data
+     * {@code (9000 / steps)^1.2}, at most {@code 24 (numLatents / 4096)^0.25} x ({@link #RELU_LR_STEPS}, {@link #RELU_LR_EXPONENT},
+     * {@link #RELU_LR_CAP}, {@link #RELU_CAP_WIDTH_EXPONENT}). Measured on synthetic data
      * (benchmarks/results/defaults-sweep-*.json, arch-lr-sweep-*.json, architectures-*.json; 4096 latents): without
      * revival the best TopK rate of a sweep was 4e-3 at 244 and 732 steps and 2e-3 at 2441 steps; with revival (which
      * keeps latents firing at higher rates) the best rates rose (8e-3 at 244 steps, 4e-3 at 732), hence TopK's 1.5
@@ -319,7 +320,8 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
     public static double autoLr(Architecture architecture, int numLatents, long steps, double passes) {
         double base = 2e-4 / Math.sqrt(numLatents / 16384.0);
         if (architecture == Architecture.RELU) {
-            return base * Math.min(RELU_LR_CAP, Math.max(1, Math.pow(RELU_LR_STEPS / Math.max(1, steps), RELU_LR_EXPONENT)));
+            double cap = RELU_LR_CAP * Math.pow(numLatents / 4096.0, RELU_CAP_WIDTH_EXPONENT);
+            return base * Math.min(cap, Math.max(1, Math.pow(RELU_LR_STEPS / Math.max(1, steps), RELU_LR_EXPONENT)));
         }
         double shortness = 20_000.0 / Math.max(1, steps);
         double m = architecture == Architecture.TOPK ? TOPK_LR_BOOST
@@ -375,6 +377,15 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
      * above that with none dead, and the 4.8e-3 of the cap of 12 used before 9.7% above.
      */
     public static final double RELU_LR_CAP = 24;
+
+    /**
+     * ReLU's cap grows with the width as {@code (numLatents / 4096)^0.25}, so that the capped rate falls only as the
+     * fourth root of the width (9.6e-3 at 4096 latents, 8.1e-3 at 8192, 6.8e-3 at 16384) where the base falls as the
+     * square root. At 1M rows the best rate of a sweep was 9.6e-3 or more at 2048, 4096, 8192 and 16384 latents; with
+     * lazy Adam 6.8e-3 at 16384 latents was 3% above the best FVU with none dead, where the square root's 4.8e-3 was 7%
+     * above (docs/training.md, "ReLU: lazy Adam").
+     */
+    public static final double RELU_CAP_WIDTH_EXPONENT = 0.25;
 
     public int effectiveWarmupSteps() {
         if (warmupSteps >= 0) {

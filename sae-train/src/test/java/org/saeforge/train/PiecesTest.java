@@ -87,7 +87,12 @@ class PiecesTest {
         assertTrue(TrainConfig.autoLr(Architecture.RELU, 4096, 637) < 4e-4 * 24);
         assertEquals(4e-4, TrainConfig.autoLr(Architecture.RELU, 4096, 9_000), 1e-12, "sparsify's rate from 9,000 steps on");
         assertEquals(4e-4, TrainConfig.autoLr(Architecture.RELU, 4096, 244_140), 1e-12);
-        assertEquals(2e-4 * 24, TrainConfig.autoLr(Architecture.RELU, 16384, 100), 1e-12, "the base scales with the width");
+        assertEquals(2e-4 * 24 * Math.sqrt(2), TrainConfig.autoLr(Architecture.RELU, 16384, 100), 1e-12, "the cap grows as the fourth root of the width");
+        assertEquals(6.788e-3, TrainConfig.autoLr(Architecture.RELU, 16384, 244), 5e-7);
+        assertEquals(8.073e-3, TrainConfig.autoLr(Architecture.RELU, 8192, 244), 5e-7);
+        assertEquals(1.1416e-2, TrainConfig.autoLr(Architecture.RELU, 2048, 244), 5e-7);
+        assertEquals(2e-4 * Math.pow(9_000.0 / 2441, 1.2), TrainConfig.autoLr(Architecture.RELU, 16384, 2441), 1e-12, "below the cap the base scales as sqrt");
+        assertEquals(2e-4, TrainConfig.autoLr(Architecture.RELU, 16384, 9_000), 1e-12);
         assertEquals(100_000, TrainConfig.defaults(4096, 16).withTokens(1_000_000).effectiveDeadAfter(), 4096);
         assertEquals(10_000_000, TrainConfig.defaults(4096, 16).withTokens(1_000_000_000).effectiveDeadAfter());
         assertEquals(7, TrainConfig.defaults(4096, 16).withDeadAfter(7).effectiveDeadAfter());
