@@ -24,10 +24,10 @@ class LazyAdamTest {
     @ParameterizedTest
     @ValueSource(strings = {"cpu", "cpu-ref"})
     void aLatentSilentInTheBatchKeepsItsWeightsAndMoments(String backend) {
+        int[] silent = {0, 7, 28};
         int b = 37;
         int d = 13;
         int n = 29;
-        int[] silent = {0, 7, 28};
         SparseAutoencoder lazySae = ReluDenseRouteTest.sae(d, n, 3, 2f, true);
         SparseAutoencoder plainSae = lazySae.copy();
         AdamOptimizer lazy = new AdamOptimizer(n, d, false, false, true);
