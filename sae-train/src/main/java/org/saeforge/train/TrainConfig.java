@@ -374,7 +374,7 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
     /**
      * The cap on ReLU's boost: 24x sparsify's rate (9.6e-3 at 4096 latents; it binds up to 636 steps). At 244 steps (1M
      * rows) the FVU fell as the rate rose up to 2.56e-2 (0.5166, 39 latents dead on 1M unseen rows); 9.6e-3 was 3.9%
-     * above that with none dead, and the 4.8e-3 of the cap of 12 used before 9.7% above.
+     * above that with none dead, and the 4.8e-3 of the cap of 12 used before 9.6% above.
      */
     public static final double RELU_LR_CAP = 24;
 
@@ -382,8 +382,8 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
      * ReLU's cap grows with the width as {@code (numLatents / 4096)^0.25}, so that the capped rate falls only as the
      * fourth root of the width (9.6e-3 at 4096 latents, 8.1e-3 at 8192, 6.8e-3 at 16384) where the base falls as the
      * square root. At 1M rows the best rate of a sweep was 9.6e-3 or more at 2048, 4096, 8192 and 16384 latents; with
-     * lazy Adam 6.8e-3 at 16384 latents was 3% above the best FVU with none dead, where the square root's 4.8e-3 was 7%
-     * above (docs/training.md, "ReLU: lazy Adam").
+     * lazy Adam 6.8e-3 at 16384 latents was 3% above the best FVU with none dead (the rule's 6.79e-3: one), where the
+     * square root's 4.8e-3 was 7% above (docs/training.md, "ReLU: lazy Adam").
      */
     public static final double RELU_CAP_WIDTH_EXPONENT = 0.25;
 
