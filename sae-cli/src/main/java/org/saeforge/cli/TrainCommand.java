@@ -323,9 +323,7 @@ final class TrainCommand implements Callable<Integer> {
             base.l1Relief(l1Relief);
         }
         if (lazyAdam != null) {
-            if (Boolean.TRUE.equals(lazyAdam) && !archs.contains(Architecture.RELU)) {
-                throw new SaeException("--lazy-adam applies to --architecture relu only");
-            }
+            // TrainConfig refuses it for the other architectures
             base.lazyAdam(lazyAdam);
         }
         if (deadAfter != null) {
