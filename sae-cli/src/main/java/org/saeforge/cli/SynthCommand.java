@@ -40,8 +40,8 @@ final class SynthCommand implements Callable<Integer> {
     @Option(names = "--truth-out", required = true, paramLabel = "FILE", description = "Ground-truth dictionary .npy to write [F, D].")
     Path truthOut;
 
-    @Option(names = "--multimodal", description = {"Image/caption pairs: rows alternate image and text of one source; 40% of the features are",
-            "image-only, 40% text-only, 20% shared (firing on both rows of a pair). Writes the row metadata (source_id, modality,",
+    @Option(names = "--multimodal", description = {"Image/caption pairs: rows alternate image and text of one source; 40%% of the features are",
+            "image-only, 40%% text-only, 20%% shared (firing on both rows of a pair). Writes the row metadata (source_id, modality,",
             "position, label) to NAME.meta.csv beside --out."})
     boolean multimodal;
 
