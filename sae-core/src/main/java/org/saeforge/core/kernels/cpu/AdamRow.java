@@ -42,7 +42,9 @@ final class AdamRow {
         for (; i < len; i++) {
             float gi = g[go + i];
             float mi = b1 * m[po + i] + (1 - b1) * gi;
-            float vi = b2 * v[po + i] + (1 - b2) * gi * gi;
+            // the vector loop's association exactly (v·b2 + (g·g)·(1 − b2)): an element's bits must not depend on
+            // whether a thread's range put it in the tail
+            float vi = v[po + i] * b2 + gi * gi * (1 - b2);
             m[po + i] = mi;
             v[po + i] = vi;
             p[po + i] -= stepSize * mi / ((float) Math.sqrt(vi) * invBc2 + eps);
