@@ -13,7 +13,8 @@ import org.saeforge.core.model.SparseAutoencoder;
  * exactly zero in a step (for ReLU: it fired on no row of the batch, so its encoder row, bias and decoder row all have
  * zero gradient) keeps those weights and their Adam moments as they are. Plain Adam would move it on its momentum
  * alone, which at high rates carried latents past the last row they fired on, and a silent ReLU latent gets no gradient
- * back. The step counter (bias correction) still advances for all.
+ * back. The step counter (bias correction) still advances for all. The step lists the firing latents and hands them
+ * to {@link Kernels#adamRows}, so the silent rows cost nothing.
  */
 public final class AdamOptimizer {
     private final float[][] m;
@@ -21,8 +22,7 @@ public final class AdamOptimizer {
     private final boolean constrainDecoder;
     private final boolean lazy;
     private final int dIn;
-    private int[] frozen = new int[0];
-    private float[] saved = new float[0];
+    private int[] firing = new int[0];
     private long step;
 
     /** An optimiser with the decoder constraint and no threshold parameter (TopK). */
@@ -60,78 +60,42 @@ public final class AdamOptimizer {
             kernels.removeParallelComponent(sae.wDec(), g.wDec());
         }
         AdamStep hp = AdamStep.of((float) lr, step);
-        int frozenCount = lazy ? saveSilent(sae, g.bEnc()) : 0;
-        kernels.adam(sae.wEncT().data(), g.wEncT().data(), m[0], v[0], sae.wEncT().size(), hp);
-        kernels.adam(sae.bEnc(), g.bEnc(), m[1], v[1], sae.bEnc().length, hp);
-        kernels.adam(sae.wDec().data(), g.wDec().data(), m[2], v[2], sae.wDec().size(), hp);
+        int numLatents = sae.bEnc().length;
+        int stepping = lazy ? listFiring(g.bEnc()) : numLatents;
+        latentRows(kernels, sae.wEncT().data(), g.wEncT().data(), m[0], v[0], dIn, stepping, numLatents, hp);
+        latentRows(kernels, sae.bEnc(), g.bEnc(), m[1], v[1], 1, stepping, numLatents, hp);
+        latentRows(kernels, sae.wDec().data(), g.wDec().data(), m[2], v[2], dIn, stepping, numLatents, hp);
         kernels.adam(sae.bDec(), g.bDec(), m[3], v[3], sae.bDec().length, hp);
         if (m.length > 4) {
             kernels.adam(logThreshold, g.logThreshold(), m[4], v[4], logThreshold.length, AdamStep.of((float) (lr * thresholdLrScale), step));
-        }
-        if (frozenCount > 0) {
-            restoreSilent(sae, frozenCount);
         }
         if (constrainDecoder) {
             kernels.normalizeRows(sae.wDec());
         }
     }
 
-    // per frozen latent: encoder row, its m and v, decoder row, its m and v (dIn each), then bias, its m and v
-    private int slot() {
-        return 6 * dIn + 3;
+    /** Adam on a latent-major parameter: every row, or (lazy, some silent) the {@code count} rows of {@link #firing}. */
+    private void latentRows(Kernels kernels, float[] p, float[] g, float[] mo, float[] vo, int rowLength, int count, int numLatents,
+                            AdamStep hp) {
+        if (count == numLatents) {
+            kernels.adam(p, g, mo, vo, numLatents * rowLength, hp);
+        } else {
+            kernels.adamRows(p, g, mo, vo, rowLength, firing, count, hp);
+        }
     }
 
-    private int saveSilent(SparseAutoencoder sae, float[] biasGrad) {
+    /** Lists in {@link #firing} the latents whose encoder-bias gradient is not exactly zero, and returns their count. */
+    private int listFiring(float[] biasGrad) {
+        if (firing.length < biasGrad.length) {
+            firing = new int[biasGrad.length];
+        }
         int count = 0;
-        for (float x : biasGrad) {
-            if (x == 0f) {
-                count++;
-            }
-        }
-        if (count == 0) {
-            return 0;
-        }
-        if (frozen.length < count) {
-            frozen = new int[count];
-            saved = new float[count * slot()];
-        }
-        int d = dIn;
-        int i = 0;
         for (int j = 0; j < biasGrad.length; j++) {
             if (biasGrad[j] != 0f) {
-                continue;
+                firing[count++] = j;
             }
-            frozen[i] = j;
-            int o = i * slot();
-            System.arraycopy(sae.wEncT().data(), j * d, saved, o, d);
-            System.arraycopy(m[0], j * d, saved, o + d, d);
-            System.arraycopy(v[0], j * d, saved, o + 2 * d, d);
-            System.arraycopy(sae.wDec().data(), j * d, saved, o + 3 * d, d);
-            System.arraycopy(m[2], j * d, saved, o + 4 * d, d);
-            System.arraycopy(v[2], j * d, saved, o + 5 * d, d);
-            saved[o + 6 * d] = sae.bEnc()[j];
-            saved[o + 6 * d + 1] = m[1][j];
-            saved[o + 6 * d + 2] = v[1][j];
-            i++;
         }
         return count;
-    }
-
-    private void restoreSilent(SparseAutoencoder sae, int count) {
-        int d = dIn;
-        for (int i = 0; i < count; i++) {
-            int j = frozen[i];
-            int o = i * slot();
-            System.arraycopy(saved, o, sae.wEncT().data(), j * d, d);
-            System.arraycopy(saved, o + d, m[0], j * d, d);
-            System.arraycopy(saved, o + 2 * d, v[0], j * d, d);
-            System.arraycopy(saved, o + 3 * d, sae.wDec().data(), j * d, d);
-            System.arraycopy(saved, o + 4 * d, m[2], j * d, d);
-            System.arraycopy(saved, o + 5 * d, v[2], j * d, d);
-            sae.bEnc()[j] = saved[o + 6 * d];
-            m[1][j] = saved[o + 6 * d + 1];
-            v[1][j] = saved[o + 6 * d + 2];
-        }
     }
 
     /** Applies one step to the four SAE parameters with learning rate lr. */

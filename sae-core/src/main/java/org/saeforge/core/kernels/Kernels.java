@@ -83,15 +83,6 @@ public interface Kernels extends AutoCloseable {
     }
 
     /**
-     * Fused sparse gradient and optimiser step for a latent-major matrix {@code w [numLatents, d]}: for every row j,
-     * {@code g_j = Σ_sources Σ_{p: latent j} coef[p]·(src[row p] − shift)}; with {@code unitRows} the component of
-     * {@code g_j} parallel to {@code w_j} is removed first; then one Adam step updates {@code w_j}, {@code m_j},
-     * {@code v_j}; with {@code unitRows} the row is renormalised after it ({@code w / (‖w‖ + eps)}). Rows no entry
-     * touches still take their Adam step with a zero gradient. Equivalent to {@link #scatterOuter} into a zeroed
-     * gradient, {@link #removeParallelComponent}, {@link #adam} and {@link #normalizeRows}, which is the default;
-     * fast backends never materialise the gradient matrix.
-     */
-    /**
      * {@link #rowCombination}{@code (combineCoef, w, combineOut)} on {@code w} as it is before the step, then
      * {@link #sparseRowAdam}: the TopK step needs both (the encoder input's share of the {@code bDec} gradient, then the
      * encoder update), and fast backends read each row once for the two.
@@ -102,6 +93,15 @@ public interface Kernels extends AutoCloseable {
         sparseRowAdam(w, m, v, step, unitRows, sources);
     }
 
+    /**
+     * Fused sparse gradient and optimiser step for a latent-major matrix {@code w [numLatents, d]}: for every row j,
+     * {@code g_j = Σ_sources Σ_{p: latent j} coef[p]·(src[row p] − shift)}; with {@code unitRows} the component of
+     * {@code g_j} parallel to {@code w_j} is removed first; then one Adam step updates {@code w_j}, {@code m_j},
+     * {@code v_j}; with {@code unitRows} the row is renormalised after it ({@code w / (‖w‖ + eps)}). Rows no entry
+     * touches still take their Adam step with a zero gradient. Equivalent to {@link #scatterOuter} into a zeroed
+     * gradient, {@link #removeParallelComponent}, {@link #adam} and {@link #normalizeRows}, which is the default;
+     * fast backends never materialise the gradient matrix.
+     */
     default void sparseRowAdam(FloatMatrix w, float[] m, float[] v, AdamStep step, boolean unitRows, RowGradientSource... sources) {
         FloatMatrix g = new FloatMatrix(w.rows(), w.cols());
         for (RowGradientSource s : sources) {
@@ -140,6 +140,29 @@ public interface Kernels extends AutoCloseable {
 
     /** One Adam step (PyTorch semantics, bias-corrected) over the first n elements of the arrays. */
     void adam(float[] param, float[] grad, float[] m, float[] v, int n, AdamStep step);
+
+    /**
+     * {@link #adam} on some rows of a row-major parameter only: the rows {@code rows[0..count)} (distinct), each of
+     * {@code rowLength} elements; every other row and its moments stay as they are (lazy Adam). The default gathers the
+     * rows, steps them with {@link #adam} and scatters them back.
+     */
+    default void adamRows(float[] param, float[] grad, float[] m, float[] v, int rowLength, int[] rows, int count, AdamStep step) {
+        Shapes.checkAdamRows(param, grad, m, v, rowLength, rows, count);
+        int n = count * rowLength;
+        float[][] packed = new float[4][n];
+        float[][] full = {param, grad, m, v};
+        for (int i = 0; i < count; i++) {
+            for (int a = 0; a < 4; a++) {
+                System.arraycopy(full[a], rows[i] * rowLength, packed[a], i * rowLength, rowLength);
+            }
+        }
+        adam(packed[0], packed[1], packed[2], packed[3], n, step);
+        for (int i = 0; i < count; i++) {
+            for (int a : new int[] {0, 2, 3}) {
+                System.arraycopy(packed[a], i * rowLength, full[a], rows[i] * rowLength, rowLength);
+            }
+        }
+    }
 
     /** Removes from every row of {@code grad} its component parallel to the same row of {@code w}. */
     void removeParallelComponent(FloatMatrix w, FloatMatrix grad);

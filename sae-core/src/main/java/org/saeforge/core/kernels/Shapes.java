@@ -86,4 +86,21 @@ public final class Shapes {
             throw new IllegalArgumentException("adam: arrays shorter than n=" + n);
         }
     }
+
+    /** The operands of {@link Kernels#adamRows}: equal-length arrays of whole rows, and {@code count} listed rows inside them. */
+    public static void checkAdamRows(float[] param, float[] grad, float[] m, float[] v, int rowLength, int[] rows, int count) {
+        if (rowLength <= 0 || param.length % rowLength != 0) {
+            throw new IllegalArgumentException("adamRows: " + param.length + " parameters are not whole rows of " + rowLength);
+        }
+        checkAdam(param, grad, m, v, param.length);
+        if (count < 0 || count > rows.length) {
+            throw new IllegalArgumentException("adamRows: count " + count + " outside the row list of " + rows.length);
+        }
+        int numRows = param.length / rowLength;
+        for (int i = 0; i < count; i++) {
+            if (rows[i] < 0 || rows[i] >= numRows) {
+                throw new IllegalArgumentException("adamRows: row " + rows[i] + " outside [0, " + numRows + ")");
+            }
+        }
+    }
 }

@@ -457,6 +457,18 @@ public final class CpuKernels implements Kernels {
     }
 
     @Override
+    public void adamRows(float[] param, float[] grad, float[] m, float[] v, int rowLength, int[] rows, int count, AdamStep step) {
+        Shapes.checkAdamRows(param, grad, m, v, rowLength, rows, count);
+        AdamRow adam = new AdamRow(step);
+        pool.forEach(count, (t, s, e) -> {
+            for (int i = s; i < e; i++) {
+                int o = rows[i] * rowLength;
+                adam.apply(param, o, grad, o, m, v, rowLength);
+            }
+        });
+    }
+
+    @Override
     public void removeParallelComponent(FloatMatrix w, FloatMatrix grad) {
         grad.requireShape(w.rows(), w.cols(), "removeParallelComponent grad");
         int d = w.cols();

@@ -256,11 +256,23 @@ public final class ReferenceKernels implements Kernels {
     @Override
     public void adam(float[] param, float[] grad, float[] m, float[] v, int n, AdamStep step) {
         Shapes.checkAdam(param, grad, m, v, n);
+        adamRange(param, grad, m, v, 0, n, step);
+    }
+
+    @Override
+    public void adamRows(float[] param, float[] grad, float[] m, float[] v, int rowLength, int[] rows, int count, AdamStep step) {
+        Shapes.checkAdamRows(param, grad, m, v, rowLength, rows, count);
+        for (int i = 0; i < count; i++) {
+            adamRange(param, grad, m, v, rows[i] * rowLength, rowLength, step);
+        }
+    }
+
+    private static void adamRange(float[] param, float[] grad, float[] m, float[] v, int from, int n, AdamStep step) {
         double b1 = step.beta1();
         double b2 = step.beta2();
         double stepSize = step.stepSize();
         double bc2 = step.sqrtBiasCorrection2();
-        for (int i = 0; i < n; i++) {
+        for (int i = from; i < from + n; i++) {
             double g = grad[i];
             double mi = b1 * m[i] + (1 - b1) * g;
             double vi = b2 * v[i] + (1 - b2) * g * g;

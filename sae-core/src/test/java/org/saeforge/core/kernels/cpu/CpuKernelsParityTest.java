@@ -274,6 +274,76 @@ class CpuKernelsParityTest {
         assertTrue(TestData.relError(g, gRef) < TOL, "removeParallelComponent");
     }
 
+    /**
+     * Lazy Adam's row-masked step: the listed rows step as the reference does (and, on the fast backend, bit for bit as
+     * its dense Adam does), every other row and its moments keep their bits; the interface's gather/scatter default
+     * matches the reference bit for bit. Row lists: none, one (the last), every third, all.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("cases")
+    void adamRowsStepsTheListedRowsOnly(String name, int[] s, Supplier<Kernels> backend) {
+        Kernels fast = backend.get();
+        Kernels byDefault = defaultAdamRows();
+        int d = s[1];
+        int n = s[2];
+        int size = n * d;
+        int[] everyThird = java.util.stream.IntStream.iterate(n - 1, j -> j >= 0, j -> j - 3).toArray();
+        int[][] lists = {{}, {n - 1, 0}, everyThird, java.util.stream.IntStream.range(0, n).toArray()};
+        int[] counts = {0, 1, everyThird.length, n};
+        for (int l = 0; l < lists.length; l++) {
+            float[] p0 = TestData.randomArray(size, 73 + l, 1f);
+            float[] m0 = TestData.randomArray(size, 79 + l, 0.1f);
+            float[] v0 = TestData.randomArray(size, 83 + l, 0.1f);
+            for (int i = 0; i < size; i++) {
+                v0[i] = Math.abs(v0[i]);
+            }
+            float[] g = TestData.randomArray(size, 89 + l, 0.1f);
+            float[][] ref = {p0.clone(), m0.clone(), v0.clone()};
+            float[][] got = {p0.clone(), m0.clone(), v0.clone()};
+            float[][] dflt = {p0.clone(), m0.clone(), v0.clone()};
+            float[][] dense = {p0.clone(), m0.clone(), v0.clone()};
+            AdamStep hp = AdamStep.of(1e-2f, 4);
+            REF.adamRows(ref[0], g, ref[1], ref[2], d, lists[l], counts[l], hp);
+            fast.adamRows(got[0], g, got[1], got[2], d, lists[l], counts[l], hp);
+            byDefault.adamRows(dflt[0], g, dflt[1], dflt[2], d, lists[l], counts[l], hp);
+            fast.adam(dense[0], g, dense[1], dense[2], size, hp);
+            boolean[] listed = new boolean[n];
+            for (int i = 0; i < counts[l]; i++) {
+                listed[lists[l][i]] = true;
+            }
+            float[][] start = {p0, m0, v0};
+            for (int a = 0; a < 3; a++) {
+                assertArrayEquals(ref[a], dflt[a], "default adamRows, state " + a);
+                assertTrue(TestData.relError(got[a], ref[a], size) < TOL, "adamRows state " + a);
+                for (int j = 0; j < n; j++) {
+                    float[] want = Arrays.copyOfRange(listed[j] ? dense[a] : start[a], j * d, (j + 1) * d);
+                    assertArrayEquals(want, Arrays.copyOfRange(got[a], j * d, (j + 1) * d),
+                            "state " + a + " row " + j + (listed[j] ? " (listed: as dense Adam)" : " (not listed: untouched)"));
+                }
+            }
+            // the update itself, on the listed rows
+            float[] refDelta = new float[size];
+            float[] gotDelta = new float[size];
+            for (int i = 0; i < size; i++) {
+                refDelta[i] = ref[0][i] - p0[i];
+                gotDelta[i] = got[0][i] - p0[i];
+            }
+            assertTrue(counts[l] == 0 || TestData.relError(gotDelta, refDelta, size) < 1e-4, "adamRows update");
+        }
+        float[] small = new float[2 * d];
+        IllegalArgumentException bad = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> fast.adamRows(small, small, small, small, d, new int[] {2}, 1, AdamStep.of(1e-3f, 1)));
+        assertTrue(bad.getMessage().contains("row 2 outside [0, 2)"), bad.getMessage());
+    }
+
+    /** The reference kernels with {@link Kernels#adamRows} left to the interface's default. */
+    private static Kernels defaultAdamRows() {
+        return (Kernels) java.lang.reflect.Proxy.newProxyInstance(Kernels.class.getClassLoader(), new Class<?>[] {Kernels.class},
+                (proxy, method, args) -> method.getName().equals("adamRows")
+                        ? java.lang.reflect.InvocationHandler.invokeDefault(proxy, method, args)
+                        : method.invoke(REF, args));
+    }
+
     @ParameterizedTest(name = "{0}")
     @MethodSource("cases")
     void fusedSparseRowAdamMatchesTheUnfusedSteps(String name, int[] s, Supplier<Kernels> backend) {
