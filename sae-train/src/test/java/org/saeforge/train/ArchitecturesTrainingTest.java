@@ -137,4 +137,30 @@ class ArchitecturesTrainingTest {
             assertTrue(e.getMessage().contains("--device cuda") && e.getMessage().contains(a.cliName()), e.getMessage());
         }
     }
+
+    /**
+     * The CPU backend's results do not depend on the thread count (README, "Kernels"): each architecture trained with 1
+     * and with 3 workers ends with the same weights bit for bit. 3 workers split the element-wise kernels (dense Adam
+     * over 101 × 32 encoder weights, the 32 decoder biases) off the vector boundaries.
+     */
+    @ParameterizedTest
+    @EnumSource(Architecture.class)
+    void weightsDoNotDependOnTheThreadCount(Architecture arch) {
+        SparseAutoencoder one = trainShort(arch, 1);
+        SparseAutoencoder three = trainShort(arch, 3);
+        assertArrayEquals(one.wEncT().data(), three.wEncT().data(), arch + " encoder");
+        assertArrayEquals(one.bEnc(), three.bEnc(), arch + " encoder bias");
+        assertArrayEquals(one.wDec().data(), three.wDec().data(), arch + " decoder");
+        assertArrayEquals(one.bDec(), three.bDec(), arch + " decoder bias");
+        assertArrayEquals(one.threshold(), three.threshold(), arch + " thresholds");
+    }
+
+    private static SparseAutoencoder trainShort(Architecture arch, int threads) {
+        TrainConfig c = new TrainConfig.Builder().architecture(arch).numLatents(101).k(arch == Architecture.RELU ? 0 : 5)
+                .batchSize(128).tokens(128 * 30).evalRows(500).device(Device.CPU).threads(threads).checkpointEvery(0)
+                .logEvery(0).seed(5).build();
+        try (ActivationSource src = ActivationSources.open(data)) {
+            return new Trainer(c, null).train(src, tmp.resolve("threads-" + arch.cliName() + "-" + threads), null, Map.of()).sae();
+        }
+    }
 }
