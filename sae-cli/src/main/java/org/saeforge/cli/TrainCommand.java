@@ -103,7 +103,8 @@ final class TrainCommand implements Callable<Integer> {
             description = "Adam learning rate; a comma list sweeps (default: 2e-4 / sqrt(num-latents / 16384) x min(16, max(1, m x sqrt(20000 / steps))), "
                     + "m = 1.5 for topk, 2.25 for batchtopk and matryoshka (cap 32 instead of 16), 1 for jumprelu, whose rate is then doubled "
                     + "and falls by sqrt(40 / passes) beyond 40 passes over the training rows, never below the first factor; "
-                    + "relu: 2e-4 / sqrt(num-latents / 16384) x min(24 x (num-latents / 4096)^0.25, max(1, (9000 / steps)^1.2)); "
+                    + "relu: 2e-4 / sqrt(num-latents / 16384) x max(1, min(24 x (num-latents / 4096)^0.25, max(1, (9000 / steps)^1.2)) "
+                    + "x sqrt(5 / l1-coef)), the coefficient held to [5, 10]; "
                     + "see docs/training.md).")
     List<String> lr;
 
@@ -156,8 +157,8 @@ final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--l1-relief", paramLabel = "R",
             description = "relu: a latent firing on fewer than this fraction of a batch's rows pays only its share fired / (R x batch) of the "
-                    + "L1 penalty in that step, so that the penalty does not silence it for good (default 1/1024: 4 rows at batch 4096; "
-                    + "0 turns it off).")
+                    + "L1 penalty in that step, so that the penalty does not silence it for good (default 1/1024 and at least 4 rows: "
+                    + "4 rows at batch 4096, 1/256 at batch 1024; 0 turns it off).")
     Double l1Relief;
 
     @Option(names = "--lazy-adam", negatable = true,

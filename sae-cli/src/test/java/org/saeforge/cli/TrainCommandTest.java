@@ -78,8 +78,8 @@ class TrainCommandTest {
         assertEquals(arch.equals("jumprelu") || arch.equals("relu"), Json.read(run.resolve("run.json")).get("config")
                 .get("normalize_activations").asBoolean(), "normalization defaults on for jumprelu and relu");
         if (arch.equals("relu")) {
-            assertEquals(1.0 / 1024, Json.read(run.resolve("run.json")).get("config").get("effective").get("l1_relief").asDouble(),
-                    "the default relief");
+            assertEquals(4.0 / 256, Json.read(run.resolve("run.json")).get("config").get("effective").get("l1_relief").asDouble(),
+                    "the default relief: 1/1024, at least 4 rows of the 256-row batch");
         }
     }
 

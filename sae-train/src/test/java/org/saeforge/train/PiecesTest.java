@@ -93,6 +93,15 @@ class PiecesTest {
         assertEquals(1.1416e-2, TrainConfig.autoLr(Architecture.RELU, 2048, 244), 5e-7);
         assertEquals(2e-4 * Math.pow(9_000.0 / 2441, 1.2), TrainConfig.autoLr(Architecture.RELU, 16384, 2441), 1e-12, "below the cap the base scales as sqrt");
         assertEquals(2e-4, TrainConfig.autoLr(Architecture.RELU, 16384, 9_000), 1e-12);
+        // ReLU's boost falls as sqrt(5 / L1 coefficient) above 5, the coefficient held at most 10
+        assertEquals(4e-4 * 24, TrainConfig.autoLr(Architecture.RELU, 4096, 244, 1, 5), 1e-12, "the default coefficient: no change");
+        assertEquals(4e-4 * 24, TrainConfig.autoLr(Architecture.RELU, 4096, 244, 1, 2), 1e-12, "a weaker penalty: no change");
+        assertEquals(4e-4 * 24 * Math.sqrt(0.5), TrainConfig.autoLr(Architecture.RELU, 4096, 244, 1, 10), 1e-12, "6.8e-3 at L1 10");
+        assertEquals(TrainConfig.autoLr(Architecture.RELU, 4096, 244, 1, 10), TrainConfig.autoLr(Architecture.RELU, 4096, 244, 1, 40), 1e-15, "held above 10");
+        assertEquals(4e-4, TrainConfig.autoLr(Architecture.RELU, 4096, 9_000, 1, 10), 1e-12, "never below sparsify's rate");
+        assertEquals(TrainConfig.autoLr(Architecture.TOPK, 4096, 244), TrainConfig.autoLr(Architecture.TOPK, 4096, 244, 1, 10), 1e-15, "relu only");
+        TrainConfig strongL1 = TrainConfig.defaults(Architecture.RELU, 4096, 0).toBuilder().l1Coef(10).build().withTokens(1_000_000);
+        assertEquals(4e-4 * 24 * Math.sqrt(0.5), strongL1.effectiveLr(), 1e-12, "the run's own coefficient");
         assertEquals(100_000, TrainConfig.defaults(4096, 16).withTokens(1_000_000).effectiveDeadAfter(), 4096);
         assertEquals(10_000_000, TrainConfig.defaults(4096, 16).withTokens(1_000_000_000).effectiveDeadAfter());
         assertEquals(7, TrainConfig.defaults(4096, 16).withDeadAfter(7).effectiveDeadAfter());
@@ -343,6 +352,8 @@ class PiecesTest {
         assertEquals(-1, relu.l1Relief(), "left to the default");
         assertEquals(1.0 / 1024, relu.effectiveL1Relief());
         assertEquals(4.0, relu.effectiveL1Relief() * relu.batchSize(), "4 rows of a 4096-row batch");
+        assertEquals(4.0 / 1024, relu.toBuilder().batchSize(1024).build().effectiveL1Relief(), "at least 4 rows: 1/256 at batch 1024");
+        assertEquals(1.0 / 1024, relu.toBuilder().batchSize(16384).build().effectiveL1Relief(), "1/1024 (16 rows) at batch 16384");
         assertEquals(0.0, TrainConfig.defaults(Architecture.TOPK, 4096, 16).effectiveL1Relief(), "relu only");
         assertEquals(0.01, relu.toBuilder().l1Relief(0.01).build().effectiveL1Relief(), "the flag wins");
         assertEquals(0.0, relu.toBuilder().l1Relief(0).build().effectiveL1Relief(), "0 turns it off");
