@@ -113,7 +113,7 @@ final class QuickstartCommand implements Callable<Integer> {
 
         // every training setting at its default (learning rate, revival, k annealing), as `sae train` would choose it
         TrainConfig config = TrainConfig.defaults(NUM_LATENTS, K).withBatchSize(BATCH).withTokens(TOKENS).withSeed(seed)
-                .withDevice(deviceOptions.device(), deviceOptions.threads());
+                .withDevice(deviceOptions.device(), deviceOptions.threads()).withDInIfUnknown(D_IN);
         err.printf("[2/5] train: TopK SAE, %d latents, k=%d (annealed from %d), %d rows in batches of %d, default lr %.2e -> %s%n",
                 NUM_LATENTS, K, config.effectiveKStart(), TOKENS, BATCH, config.effectiveLr(), run);
         TrainResult result;

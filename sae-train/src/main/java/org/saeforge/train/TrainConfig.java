@@ -79,6 +79,8 @@ import org.saeforge.core.model.Architecture;
  * @param trainRows      the rows the run draws its batches from (the data less the held-out rows); -1 (default) until
  *                       the {@link Trainer} knows its data. With the tokens it gives the passes over the data
  *                       ({@link #passes}), which JumpReLU's default rate and revival window scale with
+ * @param dIn            the width of the data's rows; -1 (default) until the {@link Trainer} knows its data. It bounds
+ *                       the default learning rate ({@link #lrCeiling})
  */
 public record TrainConfig(Architecture architecture, int numLatents, int k, int batchSize, long tokens, long seed, double lr,
                           int warmupSteps, LrSchedule.Shape lrSchedule, double lrDecayStart, double lrFinal, int kStart,
@@ -86,7 +88,7 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
                           double l0Coef, double sparsityWarmup, double bandwidth, double initThreshold, double thresholdLr, List<Integer> prefixes, long evalRows,
                           long bufferBytes, BadRowPolicy badRows, Device device, int threads, int logEvery, double maxNormRatio,
                           boolean normalizeActivations, long checkpointEvery, int keepCheckpoints, GemmPrecision gemmPrecision,
-                          long trainRows) {
+                          long trainRows, int dIn) {
 
     public static final int DEFAULT_BATCH = 4096;
     public static final double DEFAULT_AUXK_COEF = 1.0 / 32;
@@ -223,6 +225,9 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         if (trainRows < 1 && trainRows != -1) {
             throw new SaeException("the training rows must be at least 1 (or -1: not known yet), got " + trainRows);
         }
+        if (dIn < 1 && dIn != -1) {
+            throw new SaeException("the row width d_in must be at least 1 (or -1: not known yet), got " + dIn);
+        }
         if (keepCheckpoints < 1) {
             throw new SaeException("--keep-checkpoints must be at least 1, got " + keepCheckpoints);
         }
@@ -249,12 +254,17 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
     }
 
     private TrainConfig placeless() {
-        return toBuilder().device(Device.CPU).threads(1).gemmPrecision(GemmPrecision.BF16).trainRows(-1).build();
+        return toBuilder().device(Device.CPU).threads(1).gemmPrecision(GemmPrecision.BF16).trainRows(-1).dIn(-1).build();
     }
 
     /** This configuration with the training rows set where they are unknown (-1); see {@link #passes}. */
     public TrainConfig withTrainRowsIfUnknown(long rows) {
         return trainRows > 0 ? this : toBuilder().trainRows(rows).build();
+    }
+
+    /** This configuration with the row width set where it is unknown (-1); see {@link #lrCeiling}. */
+    public TrainConfig withDInIfUnknown(int width) {
+        return dIn > 0 ? this : toBuilder().dIn(width).build();
     }
 
     /** How many times the run reads its training rows: tokens / trainRows; 1 while the rows are unknown. */
@@ -289,9 +299,16 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         return tokens / batchSize;
     }
 
-    /** The learning rate to use: the given one or {@link #autoLr}. */
+    /**
+     * The learning rate to use: the given one, or {@link #autoLr} held at most {@link #lrCeiling(Architecture, int)} of
+     * the row width once the trainer knows it (never below {@link #sparsifyLr}).
+     */
     public double effectiveLr() {
-        return Double.isNaN(lr) ? autoLr(architecture, numLatents, steps(), passes(), l1Coef) : lr;
+        if (!Double.isNaN(lr)) {
+            return lr;
+        }
+        double auto = autoLr(architecture, numLatents, steps(), passes(), l1Coef);
+        return dIn > 0 ? Math.min(auto, Math.max(sparsifyLr(numLatents), lrCeiling(architecture, dIn))) : auto;
     }
 
     /**
@@ -327,7 +344,7 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
      * {@link #reluL1Scale}{@code (l1Coef)}, never below sparsify's rate (the other architectures ignore it).
      */
     public static double autoLr(Architecture architecture, int numLatents, long steps, double passes, double l1Coef) {
-        double base = 2e-4 / Math.sqrt(numLatents / 16384.0);
+        double base = sparsifyLr(numLatents);
         if (architecture == Architecture.RELU) {
             double cap = RELU_LR_CAP * Math.pow(numLatents / 4096.0, RELU_CAP_WIDTH_EXPONENT);
             double boost = Math.min(cap, Math.max(1, Math.pow(RELU_LR_STEPS / Math.max(1, steps), RELU_LR_EXPONENT)));
@@ -344,6 +361,36 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         double reuse = Math.min(1, Math.sqrt(JUMPRELU_LR_PASSES / Math.max(1, passes)));
         return Math.max(base, base * boost * 2 * reuse);
     }
+
+    /** Sparsify's learning rate, {@code 2e-4 / sqrt(numLatents / 2^14)}: the floor of every default rate. */
+    public static double sparsifyLr(int numLatents) {
+        return 2e-4 / Math.sqrt(numLatents / 16384.0);
+    }
+
+    /**
+     * The most a default learning rate may be for rows of width {@code dIn} (never below {@link #sparsifyLr}):
+     * {@code (1/6) / sqrt(dIn)}, so that Adam, which moves each weight by about the rate, moves a unit-norm decoder row by
+     * at most about 1/6 of its length in a step (6.0e-3 at d_in 768, 1.04e-2 at 256, 5.2e-3 at 1024, 2.6e-3 at 4096).
+     * The boosts of {@link #autoLr} were measured at d_in 256, below it; at d_in 768 (1M rows, 4096 latents, k 32) the
+     * FVU rose steeply above about 6e-3 to 7.5e-3 for every architecture (TopK 0.148 at 5.4e-3, 0.151 at 7.5e-3, 0.458 at
+     * 1.09e-2; BatchTopK's 8.15e-3 0.266 against 0.186 at 6e-3), where at d_in 256 8e-3 was the best BatchTopK rate
+     * (docs/training.md, "Defaults at d_in 768").
+     */
+    public static double lrCeiling(int dIn) {
+        return MAX_ROW_STEP / Math.sqrt(dIn);
+    }
+
+    /**
+     * {@link #lrCeiling(int)} for an architecture: twice that for JumpReLU, whose default rate is doubled too and which
+     * trains on normalized rows with thresholds to learn. At d_in 768 it showed no cliff: 6e-3 was 5.3% above its
+     * 7.24e-3 (the best of its grid) and 1.45e-2 only 12% above.
+     */
+    public static double lrCeiling(Architecture architecture, int dIn) {
+        return (architecture == Architecture.JUMPRELU ? 2 : 1) * lrCeiling(dIn);
+    }
+
+    /** The step of a unit decoder row that {@link #lrCeiling} allows: Adam's per-weight step times sqrt(d_in). */
+    public static final double MAX_ROW_STEP = 1.0 / 6;
 
     /** Passes over the training rows beyond which JumpReLU's default rate falls (see {@link #autoLr}). */
     public static final double JUMPRELU_LR_PASSES = 40;
@@ -682,6 +729,7 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         o.put("keep_checkpoints", keepCheckpoints);
         o.put("gemm_precision", gemmPrecision.suffix());
         o.put("train_rows", trainRows);
+        o.put("d_in", dIn);
         ObjectNode eff = o.putObject("effective");
         eff.put("lr", effectiveLr());
         eff.put("warmup_steps", effectiveWarmupSteps());
@@ -759,6 +807,8 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         }
         // runs saved before the passes counted left it unknown
         b.trainRows(o.path("train_rows").asLong(-1));
+        // runs saved before the rate had a ceiling left the width unknown; their learning rate is pinned on resume
+        b.dIn(o.path("d_in").asInt(-1));
         return b.build();
     }
 
@@ -867,6 +917,7 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         private int keepCheckpoints = 2;
         private GemmPrecision gemmPrecision = GemmPrecision.BF16;
         private long trainRows = -1;
+        private int dIn = -1;
 
         public Builder() {
         }
@@ -911,13 +962,14 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
             keepCheckpoints = c.keepCheckpoints;
             gemmPrecision = c.gemmPrecision;
             trainRows = c.trainRows;
+            dIn = c.dIn;
         }
 
         public TrainConfig build() {
             return new TrainConfig(architecture, numLatents, k, batchSize, tokens, seed, lr, warmupSteps, lrSchedule, lrDecayStart,
                     lrFinal, kStart, kAnneal, deadAfter, reviveAfter, reviveRate, auxKCoef, kAux, l1Coef, l1Relief, lazyAdam, l0Coef, sparsityWarmup, bandwidth, initThreshold,
                     thresholdLr, prefixes, evalRows, bufferBytes, badRows, device, threads, logEvery, maxNormRatio, normalizeActivations,
-                    checkpointEvery, keepCheckpoints, gemmPrecision, trainRows);
+                    checkpointEvery, keepCheckpoints, gemmPrecision, trainRows, dIn);
         }
 
         public Builder architecture(Architecture v) {
@@ -1108,6 +1160,11 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
 
         public Builder trainRows(long v) {
             trainRows = v;
+            return this;
+        }
+
+        public Builder dIn(int v) {
+            dIn = v;
             return this;
         }
 

@@ -186,8 +186,8 @@ public final class Trainer {
         }
         long evalRows = shared.evalRows() >= 0 ? shared.evalRows() : HeldOutSplit.defaultEvalRows(source.numRows());
         HeldOutSplit split = HeldOutSplit.create(source.numRows(), evalRows, shared.seed());
-        // the training rows set the passes over the data, which some defaults scale with
-        List<TrainConfig> known = configs.stream().map(c -> c.withTrainRowsIfUnknown(split.trainRows())).toList();
+        // the training rows set the passes over the data, which some defaults scale with; the row width bounds the default rate
+        List<TrainConfig> known = configs.stream().map(c -> c.withTrainRowsIfUnknown(split.trainRows()).withDInIfUnknown(dIn)).toList();
         // a resumed run goes on with the values its checkpoint recorded for what the configurations leave to defaults
         List<TrainConfig> runConfigs = resume == null ? known : checkResumable(resume, known);
         if (split.trainRows() < shared.batchSize()) {

@@ -142,6 +142,22 @@ class TrainerTest {
     }
 
     @Test
+    void theDefaultRateStaysUnderTheCeilingOfTheRowWidth() throws IOException {
+        Path wide = tmp.resolve("wide-rows.npy");
+        new SyntheticData(400, 96, 4, 3).write(wide, 1_200);
+        TrainConfig c = new TrainConfig.Builder().numLatents(64).k(4).batchSize(64).tokens(64 * 8).evalRows(200)
+                .device(Device.CPU).threads(2).checkpointEvery(0).build();
+        assertTrue(TrainConfig.autoLr(Architecture.TOPK, 64, c.steps()) > 2 * TrainConfig.lrCeiling(400), "the boost alone would exceed it");
+        Path out = tmp.resolve("wide");
+        try (ActivationSource src = ActivationSources.open(wide)) {
+            new Trainer(c, null).train(src, out, null, Map.of());
+        }
+        JsonNode config = Json.read(out.resolve("run.json")).get("config");
+        assertEquals(400, config.get("d_in").asInt());
+        assertEquals(TrainConfig.lrCeiling(400), config.get("effective").get("lr").asDouble(), 1e-15, "(1/6) / sqrt(400)");
+    }
+
+    @Test
     void theTrainerGivesEachConfigurationItsTrainingRows() throws IOException {
         // JumpReLU's default rate and revival window scale with the passes over the training rows (TrainConfig#passes)
         Path few = tmp.resolve("few-rows.npy");
@@ -161,10 +177,11 @@ class TrainerTest {
             JsonNode config = Json.read(out.resolve(trainer.names().get(i)).resolve("run.json")).get("config");
             assertEquals(k, config.get("k").asInt());
             assertEquals(trainRows, config.get("train_rows").asLong());
+            assertEquals(32, config.get("d_in").asInt(), "the row width, which bounds the default rate");
             JsonNode eff = config.get("effective");
             assertEquals(60.0, eff.get("passes").asDouble(), 1e-12);
             assertEquals(Math.round(TrainConfig.autoReviveAfter(192, k) * 3.0), eff.get("revive_after").asLong(), "x passes / 20");
-            double lr = TrainConfig.autoLr(Architecture.JUMPRELU, 192, c.steps()) * Math.sqrt(40.0 / 60);
+            double lr = Math.min(TrainConfig.lrCeiling(32), TrainConfig.autoLr(Architecture.JUMPRELU, 192, c.steps()) * Math.sqrt(40.0 / 60));
             assertEquals(lr, eff.get("lr").asDouble(), 1e-15, "x sqrt(40 / passes)");
             assertEquals(lr, sweep.get(i).get("lr").asDouble(), 1e-15, "the sweep summary gives the rate that trained");
         }
