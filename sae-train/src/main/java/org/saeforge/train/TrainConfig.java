@@ -369,16 +369,23 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
 
     /**
      * The most a default learning rate may be for rows of width {@code dIn} (never below {@link #sparsifyLr}):
-     * {@code (1/6) / sqrt(dIn)}, so that Adam, which moves each weight by about the rate, moves a unit-norm decoder row by
-     * at most about 1/6 of its length in a step (6.0e-3 at d_in 768, 1.04e-2 at 256, 5.2e-3 at 1024, 2.6e-3 at 4096).
-     * The boosts of {@link #autoLr} were measured at d_in 256, below it; at d_in 768 (1M rows, 4096 latents, k 32) the
-     * FVU rose steeply above about 6e-3 to 7.5e-3 for every architecture (TopK 0.148 at 5.4e-3, 0.151 at 7.5e-3, 0.458 at
-     * 1.09e-2; BatchTopK's 8.15e-3 0.266 against 0.186 at 6e-3), where at d_in 256 8e-3 was the best BatchTopK rate
-     * (docs/training.md, "Defaults at d_in 768").
+     * {@code 6e-3 × (768 / dIn)^0.75} (1.37e-2 at d_in 256, 4.8e-3 at 1024, 2.9e-3 at 2048, 1.7e-3 at 4096). The boosts
+     * of {@link #autoLr} were measured at d_in 256, below it. Above the best rate the FVU climbs a cliff whose foot
+     * moves down as the rows widen: at d_in 768 (1M rows, 4096 latents, k 32) TopK reached 0.148 at 5.4e-3, 0.151 at
+     * 7.5e-3, 0.458 at 1.09e-2, and BatchTopK's default 8.15e-3 gave 0.266 against 0.186 at 6e-3, the best of its grid;
+     * at d_in 2048 TopK's 5.43e-3 gave 0.469 against 0.160 at 2.89e-3, the best of five rates. A ceiling falling as
+     * {@code dIn^-0.5} through 6e-3 at 768 was 11% above that best at 2048 (docs/training.md, "Defaults at d_in 768 and
+     * 2048").
      */
     public static double lrCeiling(int dIn) {
-        return MAX_ROW_STEP / Math.sqrt(dIn);
+        return LR_CEILING_AT_768 * Math.pow(768.0 / dIn, LR_CEILING_EXPONENT);
     }
+
+    /** {@link #lrCeiling(int)} at d_in 768, where BatchTopK did best and TopK's default (5.43e-3) was the best of six rates. */
+    public static final double LR_CEILING_AT_768 = 6e-3;
+
+    /** How fast {@link #lrCeiling(int)} falls with the width: the best TopK rate at d_in 2048, 2.89e-3, is 6e-3 × (768/2048)^0.75. */
+    public static final double LR_CEILING_EXPONENT = 0.75;
 
     /**
      * {@link #lrCeiling(int)} for an architecture: twice that for JumpReLU, whose default rate is doubled too and which
@@ -388,9 +395,6 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
     public static double lrCeiling(Architecture architecture, int dIn) {
         return (architecture == Architecture.JUMPRELU ? 2 : 1) * lrCeiling(dIn);
     }
-
-    /** The step of a unit decoder row that {@link #lrCeiling} allows: Adam's per-weight step times sqrt(d_in). */
-    public static final double MAX_ROW_STEP = 1.0 / 6;
 
     /** Passes over the training rows beyond which JumpReLU's default rate falls (see {@link #autoLr}). */
     public static final double JUMPRELU_LR_PASSES = 40;

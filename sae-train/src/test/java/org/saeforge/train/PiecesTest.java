@@ -93,14 +93,15 @@ class PiecesTest {
         assertEquals(1.1416e-2, TrainConfig.autoLr(Architecture.RELU, 2048, 244), 5e-7);
         assertEquals(2e-4 * Math.pow(9_000.0 / 2441, 1.2), TrainConfig.autoLr(Architecture.RELU, 16384, 2441), 1e-12, "below the cap the base scales as sqrt");
         assertEquals(2e-4, TrainConfig.autoLr(Architecture.RELU, 16384, 9_000), 1e-12);
-        // the row width bounds every default rate: (1/6) / sqrt(d_in), never below sparsify's
-        assertEquals(1.0 / 6 / Math.sqrt(768), TrainConfig.lrCeiling(768), 1e-15);
-        assertEquals(6.0e-3, TrainConfig.lrCeiling(768), 2e-5);
+        // the row width bounds every default rate: 6e-3 x (768 / d_in)^0.75, never below sparsify's
+        assertEquals(6e-3, TrainConfig.lrCeiling(768), 1e-15);
+        assertEquals(2.875e-3, TrainConfig.lrCeiling(2048), 5e-7);
+        assertEquals(1.368e-2, TrainConfig.lrCeiling(256), 5e-6);
         TrainConfig btk = TrainConfig.defaults(Architecture.BATCH_TOPK, 4096, 32).withTokens(1_000_000);
         assertEquals(-1, btk.dIn(), "unknown until the trainer reads the data");
         assertEquals(TrainConfig.autoLr(Architecture.BATCH_TOPK, 4096, 244), btk.effectiveLr(), 1e-15, "no ceiling while unknown");
         assertEquals(TrainConfig.autoLr(Architecture.BATCH_TOPK, 4096, 244), btk.withDInIfUnknown(256).effectiveLr(), 1e-15,
-                "8.15e-3 is below d_in 256's 1.04e-2");
+                "8.15e-3 is below d_in 256's 1.37e-2");
         assertEquals(TrainConfig.lrCeiling(768), btk.withDInIfUnknown(768).effectiveLr(), 1e-15, "8.15e-3 capped at 6.0e-3");
         assertEquals(768, btk.withDInIfUnknown(768).withDInIfUnknown(32).dIn(), "a known width stays");
         assertEquals(4e-4, btk.withDInIfUnknown(1 << 24).effectiveLr(), 1e-15, "never below sparsify's rate");
@@ -111,6 +112,8 @@ class PiecesTest {
         assertEquals(2 * TrainConfig.lrCeiling(768), TrainConfig.lrCeiling(Architecture.JUMPRELU, 768), 1e-15);
         assertEquals(jump.effectiveLr(), jump.withDInIfUnknown(768).effectiveLr(), 1e-15, "jumprelu's 7.24e-3 is below its 1.2e-2");
         assertEquals(2 * TrainConfig.lrCeiling(4096), jump.withDInIfUnknown(4096).effectiveLr(), 1e-15, "and capped at d_in 4096");
+        assertEquals(TrainConfig.lrCeiling(2048), TrainConfig.defaults(Architecture.TOPK, 4096, 32).withTokens(1_000_000).withDInIfUnknown(2048)
+                .effectiveLr(), 1e-15, "topk's 5.43e-3 capped at d_in 2048");
         // ReLU's boost falls as sqrt(5 / L1 coefficient) above 5, the coefficient held at most 10
         assertEquals(4e-4 * 24, TrainConfig.autoLr(Architecture.RELU, 4096, 244, 1, 5), 1e-12, "the default coefficient: no change");
         assertEquals(4e-4 * 24, TrainConfig.autoLr(Architecture.RELU, 4096, 244, 1, 2), 1e-12, "a weaker penalty: no change");

@@ -154,7 +154,7 @@ class TrainerTest {
         }
         JsonNode config = Json.read(out.resolve("run.json")).get("config");
         assertEquals(400, config.get("d_in").asInt());
-        assertEquals(TrainConfig.lrCeiling(400), config.get("effective").get("lr").asDouble(), 1e-15, "(1/6) / sqrt(400)");
+        assertEquals(TrainConfig.lrCeiling(400), config.get("effective").get("lr").asDouble(), 1e-15, "6e-3 x (768 / 400)^0.75");
     }
 
     @Test
