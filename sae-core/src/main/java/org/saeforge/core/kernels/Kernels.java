@@ -157,8 +157,9 @@ public interface Kernels extends AutoCloseable {
             }
         }
         adam(packed[0], packed[1], packed[2], packed[3], n, step);
+        int[] stepped = {0, 2, 3};
         for (int i = 0; i < count; i++) {
-            for (int a : new int[] {0, 2, 3}) {
+            for (int a : stepped) {
                 System.arraycopy(packed[a], i * rowLength, full[a], rows[i] * rowLength, rowLength);
             }
         }
