@@ -14,7 +14,7 @@ import org.saeforge.core.model.SparseAutoencoder;
  * zero gradient) keeps those weights and their Adam moments as they are. Plain Adam would move it on its momentum
  * alone, which at high rates carried latents past the last row they fired on, and a silent ReLU latent gets no gradient
  * back. The step counter (bias correction) still advances for all. The step lists the firing latents and hands them
- * to {@link Kernels#adamRows}, so the silent rows cost nothing.
+ * to {@link Kernels#adamRows}, so the kernels skip the silent rows (not timed: no speed claim).
  */
 public final class AdamOptimizer {
     private final float[][] m;
