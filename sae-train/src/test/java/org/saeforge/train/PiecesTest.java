@@ -74,6 +74,18 @@ class PiecesTest {
         assertEquals(4e-4 * 2 * Math.sqrt(20_000.0 / 732), TrainConfig.autoLr(Architecture.JUMPRELU, 4096, 732), 1e-12, "1 for jumprelu, doubled");
         assertEquals(4e-4, TrainConfig.autoLr(Architecture.TOPK, 4096, 45_000), 1e-12, "sparsify's rate from 45,000 steps on");
         assertEquals(4e-4 * 16, TrainConfig.autoLr(Architecture.TOPK, 4096, 10), 1e-12);
+        // topk above 4096 latents: boost and cap x (numLatents / 4096)^0.25; at and below 4096 the sqrt rule
+        assertEquals(3.84e-3, TrainConfig.autoLr(Architecture.TOPK, 16_384, 244), 5e-6, "16384 latents, 1M rows");
+        assertEquals(2e-4 * 1.5 * Math.sqrt(20_000.0 / 244) * Math.sqrt(2), TrainConfig.autoLr(Architecture.TOPK, 16_384, 244), 1e-12);
+        assertEquals(2e-4 * 16 * Math.sqrt(2), TrainConfig.autoLr(Architecture.TOPK, 16_384, 10), 1e-12, "the cap grows too");
+        assertEquals(2e-4 / Math.sqrt(0.5) * 1.5 * Math.sqrt(20_000.0 / 732) * Math.pow(2, 0.25),
+                TrainConfig.autoLr(Architecture.TOPK, 8192, 732), 1e-12, "8192 latents, 3M rows");
+        assertEquals(2e-4 / Math.sqrt(0.125) * 1.5 * Math.sqrt(20_000.0 / 732), TrainConfig.autoLr(Architecture.TOPK, 2048, 732), 1e-12,
+                "no factor below 4096 latents");
+        assertEquals(2e-4 * 2.25 * Math.sqrt(20_000.0 / 732), TrainConfig.autoLr(Architecture.BATCH_TOPK, 16_384, 732), 1e-12,
+                "topk only");
+        assertEquals(2e-4, TrainConfig.autoLr(Architecture.TOPK, 16_384, 90_000), 1e-12, "sparsify's rate from 90,000 steps on at 16384");
+        assertTrue(TrainConfig.autoLr(Architecture.TOPK, 16_384, 89_000) > 2e-4);
         // relu: (9000 / steps)^1.2, at most 24x
         assertEquals(4e-4 * Math.pow(9_000.0 / 2441, 1.2), TrainConfig.autoLr(Architecture.RELU, 4096, 2441), 1e-12, "10M rows");
         assertEquals(1.915e-3, TrainConfig.autoLr(Architecture.RELU, 4096, 2441), 5e-6);
