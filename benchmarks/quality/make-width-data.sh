@@ -29,15 +29,18 @@ import numpy as np
 work, train, unseen, more = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 a = np.load(f"{work}/all.npy", mmap_mode="r")
 held = train + 10000 + unseen
-parts = (("test", a[train:train + 10000]), ("unseen", a[train + 10000:held]))
-for name, part in parts:
+for name, part in (("test", a[train:train + 10000]), ("unseen", a[train + 10000:held])):
     np.save(f"{work}/{name}.tmp.npy", np.ascontiguousarray(part))
 out = np.lib.format.open_memmap(f"{work}/train.tmp.npy", mode="w+", dtype=a.dtype, shape=(train + more, a.shape[1]))
-step = 100_000
-for s in range(0, train, step):
-    out[s:min(train, s + step)] = a[s:min(train, s + step)]
-for s in range(0, more, step):
-    out[train + s:train + min(more, s + step)] = a[held + s:held + min(more, s + step)]
+
+
+def copy(to, start, n, step=100_000):  # n rows of a from start to out at to, a block at a time
+    for s in range(0, n, step):
+        out[to + s:to + min(n, s + step)] = a[start + s:start + min(n, s + step)]
+
+
+copy(0, 0, train)
+copy(train, held, more)
 out.flush()
 PY
 for name in train test unseen; do mv "$WORK/$name.tmp.npy" "$WORK/$name.npy"; done

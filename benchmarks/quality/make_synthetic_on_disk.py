@@ -5,7 +5,7 @@ The peer's generator holds every row in RAM and then computes its summary statis
 so 3M rows of width 768 (9.2 GB) need about twice that in memory. This wrapper hands the generator a memory-mapped
 array for the rows and stops once it has written the truth file, skipping the statistics: the rows and the truth
 are the generator's own, bit for bit (same seed, same draws in the same order). Arguments: those of
-make_synthetic.py (--out and --truth-out are required). Prints one JSON line with the row count and the seconds.
+make_synthetic.py (--rows, --out and --truth-out are required). Prints one JSON line with the row count and the seconds.
 """
 import json
 import os
@@ -25,8 +25,7 @@ def arg(name):
     return sys.argv[sys.argv.index(name) + 1]
 
 
-out, truth_out = arg("--out"), arg("--truth-out")
-rows = int(sys.argv[sys.argv.index("--rows") + 1]) if "--rows" in sys.argv else None
+out, truth_out, rows = arg("--out"), arg("--truth-out"), int(arg("--rows"))
 if "--h5" in sys.argv:
     sys.exit("make_synthetic_on_disk.py: --h5 is not supported (use make_synthetic.py)")
 started = time.time()
@@ -63,8 +62,6 @@ class NumpyOnDisk(types.ModuleType):
         raise Done()
 
 
-if rows is None:
-    sys.exit("make_synthetic_on_disk.py: give --rows")
 make_synthetic.np = NumpyOnDisk("numpy")
 try:
     make_synthetic.main()

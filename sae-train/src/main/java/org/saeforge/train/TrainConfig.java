@@ -423,10 +423,10 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
      * square root of sparsify's factor (as ReLU's cap, {@link #RELU_CAP_WIDTH_EXPONENT}). At d_in 768 and 1M rows (244
      * steps) 16384 latents did best at 3.8e-3 of 1.4e-3, 2.72e-3, 3.8e-3 and 5.4e-3, where the √ rule's 2.72e-3 was 9.7%
      * above it; this factor gives 3.84e-3 (at 3M rows 2.22e-3, the best of three: the √ rule's 1.57e-3 was 2.9% above
-     * it). At 8192 latents it raises the rate by 19% and stayed within 0.4% of the best: at 2M rows (1M read twice) 3.23e-3 gave 0.0803 against 0.0807 at the √ rule's 2.72e-3,
-     * and at 3M unique rows 2.64e-3 gave 0.0683 against 0.0681 at 2.22e-3 (3.2e-3: 0.0730). Below 4096 latents
-     * the √ rule stayed (2048 latents at d_in 768: +0.6% and +0.3% of the best at 3M and 10M rows); docs/training.md,
-     * "TopK: the best rate depends on the dictionary's size".
+     * it). At 8192 latents it raises the rate by 19% and stayed within 0.4% of the best: at 2M rows (1M read twice)
+     * 3.23e-3 gave 0.0803 against 0.0807 at the √ rule's 2.72e-3, and at 3M unique rows 2.64e-3 gave 0.0683 against
+     * 0.0681 at 2.22e-3 (3.2e-3: 0.0730). Below 4096 latents the √ rule stayed (2048 latents at d_in 768: +0.6% and
+     * +0.3% of the best at 3M and 10M rows); docs/training.md, "TopK: the best rate depends on the dictionary's size".
      */
     public static final double TOPK_WIDTH_EXPONENT = 0.25;
 
