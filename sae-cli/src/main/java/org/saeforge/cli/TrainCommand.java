@@ -168,6 +168,12 @@ final class TrainCommand implements Callable<Integer> {
                     + "moving on its momentum (default: on for relu).")
     Boolean lazyAdam;
 
+    @Option(names = "--dedup-every", paramLabel = "ROWS", converter = Counts.class,
+            description = "topk: rows between checks for duplicate latents (decoder cosine above 0.5); of each pair the one that fired less "
+                    + "restarts on the residual of a high-error row, up to 3/4 of the run (default 25 batches on the CPU, off on the GPU; "
+                    + "0 turns it off).")
+    Long dedupEvery;
+
     @Option(names = "--l0-coef", paramLabel = "C", split = ",",
             description = "jumprelu: L0 penalty coefficient (default 1 with --k as target L0; without --k the penalty is C x L0); a comma list sweeps.")
     List<String> l0Coef;
@@ -324,6 +330,10 @@ final class TrainCommand implements Callable<Integer> {
                 throw new SaeException("--l1-relief applies to --architecture relu only");
             }
             base.l1Relief(l1Relief);
+        }
+        if (dedupEvery != null) {
+            // TrainConfig refuses it for the other architectures and the GPU
+            base.dedupEvery(dedupEvery);
         }
         if (lazyAdam != null) {
             // TrainConfig refuses it for the other architectures

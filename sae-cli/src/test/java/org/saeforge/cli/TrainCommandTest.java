@@ -161,6 +161,12 @@ class TrainCommandTest {
                 "--l1-relief", "2")), 2, "--l1-relief", "[0, 1]");
         SaeCliTest.assertOneLineError(run(base(tmp.resolve("c7"), "--architecture", "topk", "--num-latents", "32", "--k", "2",
                 "--lazy-adam")), 2, "--lazy-adam", "relu");
+        SaeCliTest.assertOneLineError(run(base(tmp.resolve("c8"), "--architecture", "batchtopk", "--num-latents", "32", "--k", "2",
+                "--dedup-every", "10k")), 2, "--dedup-every", "topk only");
+        SaeCliTest.assertOneLineError(run(base(tmp.resolve("c9"), "--architecture", "topk", "--num-latents", "32", "--k", "2",
+                "--dedup-every", "10k", "--device", "cuda")), 2, "--dedup-every", "cuda");
+        SaeCliTest.assertOneLineError(run(base(tmp.resolve("c10"), "--architecture", "topk", "--num-latents", "32", "--k", "2",
+                "--dedup-every", "-3")), 2, "--dedup-every");
     }
 
     @Test

@@ -15,7 +15,7 @@ import org.saeforge.core.tensor.SparseCodes;
  * that all see the same batches. Everything a step depends on is here or in the step number, so a checkpoint of these
  * fields plus the data position resumes a run exactly.
  */
-final class Member {
+final class Member implements AutoCloseable {
     final String name;
     final TrainConfig config;
     final int dIn;
@@ -33,6 +33,10 @@ final class Member {
     double lastLr;
     /** Revival's scratch: the batch mean of x − bDec. */
     private float[] meanOffset;
+    /** TopK's duplicate check, made at its first use; null before and when off. */
+    private DuplicateResampler resampler;
+    /** Latents restarted as duplicates so far in this process (for the log line at the end). */
+    long resampled;
 
     Member(String name, TrainConfig config, int dIn) {
         this.name = name;
@@ -137,9 +141,24 @@ final class Member {
                 }
             }
         }
+        if (fused != null && DuplicateResampler.due(step, config.dedupEverySteps(), config.steps())) {
+            if (resampler == null) {
+                resampler = new DuplicateResampler(config.numLatents(), dIn, config.seed(), config.dedupEverySteps(), config.threads());
+            }
+            resampled += resampler.resample(sae, fused.residualGradient(), batch.rows(), dead.firedInLastBatch(),
+                    adam.firstMoments(), adam.secondMoments(), step);
+        }
         last = stats;
         lastLr = lr;
         return stats;
+    }
+
+    @Override
+    public void close() {
+        if (resampler != null) {
+            resampler.close();
+            resampler = null;
+        }
     }
 
     /**

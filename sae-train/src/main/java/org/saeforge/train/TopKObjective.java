@@ -144,6 +144,15 @@ public final class TopKObjective implements Objective {
         kernels.adam(sae.bDec(), g.bDec, adam.firstMoments()[3], adam.secondMoments()[3], sae.bDec().length, hp);
     }
 
+    /**
+     * The last step's gradient of the loss with respect to x̂, row by row: {@code (2 / total variance)·(x̂ − x)}, a
+     * positive multiple of the negated residual ({@link DuplicateResampler} restarts latents on it). Valid until the
+     * next step.
+     */
+    FloatMatrix residualGradient() {
+        return grad;
+    }
+
     /** Checks the batch, then encodes it into {@link #codes} (and the AuxK candidates); returns the AuxK selection. */
     private AuxSelection encodeBatch(Kernels kernels, SparseAutoencoder sae, FloatMatrix x, StepInputs in) {
         x.requireShape(batchSize, dIn, "training batch");

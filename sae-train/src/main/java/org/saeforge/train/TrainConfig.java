@@ -51,6 +51,9 @@ import org.saeforge.core.model.Architecture;
  *                       ({@link #effectiveL1Relief})
  * @param lazyAdam       ReLU: a latent that fires on no row of the batch keeps its weights and Adam moments in that step
  *                       ({@link AdamOptimizer}); null (default) means on for ReLU ({@link #effectiveLazyAdam})
+ * @param dedupEvery     TopK: rows between checks for duplicate latents, whose duplicates restart on residuals
+ *                       ({@link DuplicateResampler}); -1 (default) means {@link #DEFAULT_DEDUP_STEPS} batches on the CPU
+ *                       and off on the GPU, 0 turns it off ({@link #effectiveDedupEvery})
  * @param l0Coef         JumpReLU: L0 penalty coefficient; NaN (default) means 1 with a target L0 (k > 0) and is
  *                       required without one
  * @param sparsityWarmup fraction of the run over which the L1/L0 coefficient rises linearly from 0; -1 (default) means
@@ -84,7 +87,7 @@ import org.saeforge.core.model.Architecture;
  */
 public record TrainConfig(Architecture architecture, int numLatents, int k, int batchSize, long tokens, long seed, double lr,
                           int warmupSteps, LrSchedule.Shape lrSchedule, double lrDecayStart, double lrFinal, int kStart,
-                          double kAnneal, long deadAfter, long reviveAfter, double reviveRate, double auxKCoef, int kAux, double l1Coef, double l1Relief, Boolean lazyAdam,
+                          double kAnneal, long deadAfter, long reviveAfter, double reviveRate, double auxKCoef, int kAux, double l1Coef, double l1Relief, Boolean lazyAdam, long dedupEvery,
                           double l0Coef, double sparsityWarmup, double bandwidth, double initThreshold, double thresholdLr, List<Integer> prefixes, long evalRows,
                           long bufferBytes, BadRowPolicy badRows, Device device, int threads, int logEvery, double maxNormRatio,
                           boolean normalizeActivations, long checkpointEvery, int keepCheckpoints, GemmPrecision gemmPrecision,
@@ -104,6 +107,11 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
      * against 9; at 30M rows 23 against 131 (114 at sparsify's rate); the FVU a little lower at every budget measured.
      */
     public static final double DEFAULT_L1_RELIEF = 1.0 / 1024;
+    /**
+     * The default of {@link #effectiveDedupEvery} in batches. Every 25 steps up to three quarters of the run, at the
+     * default rate (measured in docs/training.md, "TopK: resampling duplicate latents").
+     */
+    public static final long DEFAULT_DEDUP_STEPS = 25;
     /** The dead window never exceeds this many rows (sparsify's fixed default). */
     public static final long MAX_DEAD_AFTER = 10_000_000L;
 
@@ -187,6 +195,15 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         }
         if (Boolean.TRUE.equals(lazyAdam) && architecture != Architecture.RELU) {
             throw new SaeException("--lazy-adam applies to --architecture relu only (measured there), not " + arch);
+        }
+        if (dedupEvery < -1) {
+            throw new SaeException("--dedup-every must be >= 0 rows (0 turns it off), got " + dedupEvery);
+        }
+        if (dedupEvery > 0 && architecture != Architecture.TOPK) {
+            throw new SaeException("--dedup-every applies to --architecture topk only (measured there), not " + arch);
+        }
+        if (dedupEvery > 0 && device == Device.CUDA) {
+            throw new SaeException("--dedup-every is not implemented on --device cuda yet; use 0 or leave it out there");
         }
         if (!Double.isNaN(l0Coef) && !(l0Coef >= 0 && Double.isFinite(l0Coef))) {
             throw new SaeException("--l0-coef must be >= 0, got " + l0Coef);
@@ -650,6 +667,38 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
     public static final double RELU_MIN_RELIEF_ROWS = 4;
 
     /**
+     * Rows between checks for duplicate latents ({@link DuplicateResampler}): the given value, by default
+     * {@link #DEFAULT_DEDUP_STEPS} batches for TopK on the CPU and off otherwise (the GPU loop does not resample yet;
+     * the other architectures were not measured with it).
+     */
+    public long effectiveDedupEvery() {
+        if (dedupEvery >= 0) {
+            return dedupEvery;
+        }
+        return architecture == Architecture.TOPK && device != Device.CUDA ? DEFAULT_DEDUP_STEPS * (long) batchSize : 0;
+    }
+
+    /** Whether the run checks for duplicates at all: a check interval that fits in the part of the run that checks. */
+    public boolean checksDuplicates() {
+        return checksDuplicates(effectiveDedupEvery(), batchSize, steps());
+    }
+
+    /** {@link #checksDuplicates()} for a check every {@code everyRows} rows in a run of {@code steps} batches. */
+    public static boolean checksDuplicates(long everyRows, int batchSize, long steps) {
+        long every = dedupEverySteps(everyRows, batchSize);
+        return every > 0 && every <= DuplicateResampler.UNTIL * steps;
+    }
+
+    /** {@link #effectiveDedupEvery} in whole steps, at least one (0 when off). */
+    public long dedupEverySteps() {
+        return dedupEverySteps(effectiveDedupEvery(), batchSize);
+    }
+
+    private static long dedupEverySteps(long rows, int batchSize) {
+        return rows <= 0 ? 0 : Math.max(1, Math.round((double) rows / batchSize));
+    }
+
+    /**
      * Whether Adam leaves a latent that fires on no row of the batch as it is in that step (its weights and moments;
      * {@link AdamOptimizer}): the given value, by default on for ReLU and off for the others. Plain Adam keeps moving
      * such a latent on its momentum, and at the higher rates of short runs that carried ReLU latents past the point
@@ -734,6 +783,7 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         } else {
             o.put("lazy_adam", lazyAdam);
         }
+        o.put("dedup_every", dedupEvery);
         putMaybe(o, "l0_coef", l0Coef);
         o.put("sparsity_warmup", sparsityWarmup);
         o.put("bandwidth", bandwidth);
@@ -763,6 +813,7 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         eff.put("sparsity_warmup", effectiveSparsityWarmup());
         eff.put("l1_relief", effectiveL1Relief());
         eff.put("lazy_adam", effectiveLazyAdam());
+        eff.put("dedup_every", effectiveDedupEvery());
         eff.put("steps", steps());
         eff.put("passes", passes());
         ArrayNode ep = eff.putArray("prefixes");
@@ -808,6 +859,8 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         b.l1Relief(o.path("l1_relief").asDouble(-1));
         // runs saved before lazy Adam existed stepped every latent
         b.lazyAdam(!o.has("lazy_adam") ? Boolean.FALSE : o.path("lazy_adam").isNull() ? null : o.path("lazy_adam").asBoolean());
+        // runs saved before duplicate resampling existed did not resample
+        b.dedupEvery(o.path("dedup_every").asLong(0));
         b.l0Coef(o.path("l0_coef").isNull() ? Double.NaN : o.path("l0_coef").asDouble());
         b.sparsityWarmup(o.path("sparsity_warmup").asDouble(-1));
         b.bandwidth(o.path("bandwidth").asDouble());
@@ -923,6 +976,7 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         private double l1Coef = DEFAULT_L1_COEF;
         private double l1Relief = -1;
         private Boolean lazyAdam;
+        private long dedupEvery = -1;
         private double l0Coef = Double.NaN;
         private double sparsityWarmup = -1;
         private double bandwidth = 0.05;
@@ -968,6 +1022,7 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
             l1Coef = c.l1Coef;
             l1Relief = c.l1Relief;
             lazyAdam = c.lazyAdam;
+            dedupEvery = c.dedupEvery;
             l0Coef = c.l0Coef;
             sparsityWarmup = c.sparsityWarmup;
             bandwidth = c.bandwidth;
@@ -991,7 +1046,7 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
 
         public TrainConfig build() {
             return new TrainConfig(architecture, numLatents, k, batchSize, tokens, seed, lr, warmupSteps, lrSchedule, lrDecayStart,
-                    lrFinal, kStart, kAnneal, deadAfter, reviveAfter, reviveRate, auxKCoef, kAux, l1Coef, l1Relief, lazyAdam, l0Coef, sparsityWarmup, bandwidth, initThreshold,
+                    lrFinal, kStart, kAnneal, deadAfter, reviveAfter, reviveRate, auxKCoef, kAux, l1Coef, l1Relief, lazyAdam, dedupEvery, l0Coef, sparsityWarmup, bandwidth, initThreshold,
                     thresholdLr, prefixes, evalRows, bufferBytes, badRows, device, threads, logEvery, maxNormRatio, normalizeActivations,
                     checkpointEvery, keepCheckpoints, gemmPrecision, trainRows, dIn);
         }
@@ -1093,6 +1148,12 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
 
         public Builder l1Relief(double v) {
             l1Relief = v;
+            return this;
+        }
+
+        /** -1: the default ({@link TrainConfig#effectiveDedupEvery}); 0: off. */
+        public Builder dedupEvery(long v) {
+            dedupEvery = v;
             return this;
         }
 

@@ -223,13 +223,14 @@ public final class Trainer {
         Device device = shared.device() == Device.AUTO && !gpuTrainsAll ? Device.CPU : shared.device();
         try (Kernels kernels = KernelsFactory.create(device, shared.threads())) {
             boolean onDevice = gpuTrainsAll && deviceBackend.applies(kernels);
+            List<TrainConfig> configs = onDevice ? withoutResampling(runConfigs) : runConfigs;
             String backend = kernels.name() + (kernels instanceof CpuKernels c ? "/" + c.gemmName() : "")
                     + (onDevice ? "/" + shared.gemmPrecision().suffix() : "");
             long steps = shared.steps();
             BatchStream.Options options = new BatchStream.Options(bufferBytes, shared.badRows(), maxNorm, scale);
             Loop loop = onDevice
-                    ? new DeviceLoop(runConfigs, names, listener).run(deviceBackend, kernels, backend, source, split, options, outDir, meta, resume)
-                    : runSteps(runConfigs, kernels, backend, source, split, options, outDir, meta, resume);
+                    ? new DeviceLoop(configs, names, listener).run(deviceBackend, kernels, backend, source, split, options, outDir, meta, resume)
+                    : runSteps(configs, kernels, backend, source, split, options, outDir, meta, resume);
             listener.onTrainingDone(steps, loop.seconds());
             if (loop.badRows() > 0) {
                 listener.onInfo("skipped " + loop.badRows() + " training rows holding NaN or infinity");
@@ -239,7 +240,7 @@ public final class Trainer {
             }
             Evaluator evaluator = new Evaluator(kernels, maxNorm);
             List<TrainResult> results = new ArrayList<>();
-            for (int i = 0; i < runConfigs.size(); i++) {
+            for (int i = 0; i < configs.size(); i++) {
                 SparseAutoencoder sae = loop.saes().get(i);
                 if (scale != 1f) {
                     foldActivationScale(sae, scale);
@@ -254,16 +255,16 @@ public final class Trainer {
                 }
                 double windowDead = loop.windowDead() == null ? Double.NaN : loop.windowDead()[i];
                 TrainResult result = new TrainResult(sae, eval, steps * shared.batchSize(), steps, loop.seconds(), mmcs, recovered,
-                        loop.badRows(), backend, loop.normDropped(), scale, windowDead, runConfigs.get(i).effectiveDeadAfter());
+                        loop.badRows(), backend, loop.normDropped(), scale, windowDead, configs.get(i).effectiveDeadAfter());
                 results.add(result);
                 if (outDir != null) {
                     Path dir = memberDir(outDir, names.get(i));
                     SaeLensFormat.write(sae, dir.resolve(SAELENS_DIR), eval.log10Density());
-                    writeRunInfo(dir, runConfigs.get(i), dIn, result, loop.device());
+                    writeRunInfo(dir, configs.get(i), dIn, result, loop.device());
                 }
             }
-            if (outDir != null && runConfigs.size() > 1) {
-                writeSweepSummary(outDir, runConfigs, results);
+            if (outDir != null && configs.size() > 1) {
+                writeSweepSummary(outDir, configs, results);
             }
             return results;
         }
@@ -315,6 +316,20 @@ public final class Trainer {
             double recorded = v.isNumber() ? v.asDouble() : 0;
             b.l1Relief(recorded);
             describe(differing, "L1 relief", recorded, c.effectiveL1Relief(), " of the batch");
+        }
+        if (c.dedupEvery() < 0) {
+            // a checkpoint that does not record it was written before duplicate resampling existed, by a run without it
+            v = effective.path("dedup_every");
+            long recorded = v.canConvertToLong() ? Math.max(0, v.asLong()) : 0;
+            if (recorded > 0 && c.device() == Device.CUDA) {
+                if (TrainConfig.checksDuplicates(recorded, c.batchSize(), c.steps())) {
+                    throw new SaeException("this run resamples duplicate latents every " + recorded + " rows, which the GPU does not do yet;"
+                            + " resume it with --device cpu");
+                }
+                recorded = 0; // a run too short for a check trains the same without it
+            }
+            b.dedupEvery(recorded);
+            describe(differing, "duplicate check", recorded, c.effectiveDedupEvery(), " rows");
         }
         if (c.lazyAdam() == null && c.architecture() == Architecture.RELU) {
             // a checkpoint that does not record it was written before lazy Adam existed, by a run that stepped every latent
@@ -393,16 +408,42 @@ public final class Trainer {
     record Logged(TrainConfig config, StepStats stats, double lr, double deadFraction, double threshold) {
     }
 
+    /**
+     * The configurations as the GPU loop trains them: it does not resample duplicate latents yet, so a default check
+     * interval becomes 0 (run.json records what ran), and one that was given or recorded by a CPU run is refused when
+     * the run would check.
+     */
+    static List<TrainConfig> withoutResampling(List<TrainConfig> configs) {
+        List<TrainConfig> out = new ArrayList<>();
+        for (TrainConfig c : configs) {
+            if (c.dedupEvery() > 0 && c.checksDuplicates()) {
+                throw new SaeException("--dedup-every is not implemented on the GPU yet; use 0 or --device cpu");
+            }
+            out.add(c.effectiveDedupEvery() == 0 ? c : c.toBuilder().dedupEvery(0).build());
+        }
+        return out;
+    }
+
     private Loop runSteps(List<TrainConfig> runConfigs, Kernels kernels, String backend, ActivationSource source, HeldOutSplit split,
                           BatchStream.Options options, Path outDir, Map<String, Object> meta, Checkpoint.Loaded resume) {
-        TrainConfig shared = runConfigs.get(0);
         int dIn = source.dIn();
-        int b = shared.batchSize();
-        long steps = shared.steps();
         List<Member> members = new ArrayList<>();
         for (int i = 0; i < runConfigs.size(); i++) {
             members.add(new Member(names.get(i), runConfigs.get(i), dIn));
         }
+        try {
+            return runSteps(members, runConfigs, kernels, backend, source, split, options, outDir, meta, resume);
+        } finally {
+            members.forEach(Member::close);
+        }
+    }
+
+    private Loop runSteps(List<Member> members, List<TrainConfig> runConfigs, Kernels kernels, String backend, ActivationSource source,
+                          HeldOutSplit split, BatchStream.Options options, Path outDir, Map<String, Object> meta, Checkpoint.Loaded resume) {
+        TrainConfig shared = runConfigs.get(0);
+        int dIn = source.dIn();
+        int b = shared.batchSize();
+        long steps = shared.steps();
         try (BatchStream stream = new BatchStream(source, split, shared.seed(), options)) {
             listener.onStart(steps, steps * b, describe(runConfigs, names, source, split, backend, resume));
             FloatMatrix batch = new FloatMatrix(b, dIn);
@@ -458,6 +499,13 @@ public final class Trainer {
                 }
             } finally {
                 metrics.forEach(Trainer::closeQuietly);
+            }
+            for (Member m : members) {
+                if (m.resampled > 0) {
+                    listener.onInfo((m.name.isEmpty() ? "" : m.name + ": ") + "restarted " + m.resampled + " duplicate latents on residuals"
+                            + " (a check every " + m.config.dedupEverySteps() + " steps up to "
+                            + Math.round(100 * DuplicateResampler.UNTIL) + "% of the run; --dedup-every 0 turns it off)");
+                }
             }
             double seconds = secondsBefore + (System.nanoTime() - t0) / 1e9;
             if (outDir != null && (resume == null || startStep < steps)) {

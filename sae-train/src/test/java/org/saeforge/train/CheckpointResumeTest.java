@@ -54,6 +54,9 @@ class CheckpointResumeTest {
         if (arch.usesK() || arch.batchSelection()) {
             b.kStart(8).kAnneal(0.3);
         }
+        if (arch == Architecture.TOPK) {
+            b.dedupEvery(2 * 256); // duplicate checks every 2 steps up to step 15, across the crash at step 8
+        }
         if (arch == Architecture.RELU) {
             b.l1Relief(0.05); // 12.8 rows of a 256-row batch (the default, 1/1024, relieves nothing at this batch)
         }
@@ -108,6 +111,24 @@ class CheckpointResumeTest {
                     "metrics line " + i);
         }
         assertEquals(List.of(18L, 20L), Checkpoint.stepsIn(cut.resolve(Checkpoint.DIR)), "periodic and final checkpoints");
+    }
+
+    /** The TopK run of {@link #resumedRunEqualsUninterruptedRun} restarts duplicates, before and after its crash. */
+    @Test
+    void theTopKRunThatResumesExactlyRestartsDuplicates() {
+        List<String> infos = new ArrayList<>();
+        TrainListener listener = new TrainListener() {
+            @Override
+            public void onInfo(String message) {
+                infos.add(message);
+            }
+        };
+        try (ActivationSource src = ActivationSources.open(data)) {
+            new Trainer(config(Architecture.TOPK), listener).train(src, null, null, Map.of());
+        }
+        String line = infos.stream().filter(m -> m.contains("duplicate latents")).findFirst().orElse("none in " + infos);
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("restarted (\\d+) duplicate latents").matcher(line);
+        assertTrue(m.find() && Integer.parseInt(m.group(1)) > 0, line);
     }
 
     @Test

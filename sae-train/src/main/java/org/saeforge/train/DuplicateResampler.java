@@ -1,0 +1,192 @@
+package org.saeforge.train;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+import org.saeforge.core.kernels.cpu.DenseGemm;
+import org.saeforge.core.kernels.cpu.WorkerPool;
+import org.saeforge.core.model.SparseAutoencoder;
+import org.saeforge.core.tensor.FloatMatrix;
+
+/**
+ * Resampling of duplicate latents (TopK, {@link TrainConfig#effectiveDedupEvery}). Two latents whose unit decoder rows
+ * have a cosine above {@link #COSINE} spend two latents on about one direction. When the dictionary is no larger than
+ * the data's set of features, every latent spent that way leaves a feature unlearned: on synthetic data with as many
+ * latents as true features (d_in 768, 4096 latents, 3M rows) the default rate ended with about 600 latents at a cosine
+ * of 0.5–0.9 to a feature that another latent already held above 0.9, and 24% of the features unrecovered; a higher
+ * rate shook them apart (docs/training.md, "TopK: resampling duplicate latents").
+ *
+ * <p>Each check compares the decoder rows of a window of latents with all of them (a dense product, at most
+ * {@link #WINDOW} rows per check, so a check costs no more than one encoder product of a 4096-row batch; the window
+ * moves on at each check, from the step number). Going through the window in order, a latent and the first latent above the cosine that is
+ * not yet paired form a pair; of each pair the one that fired on fewer rows of the last batch (the later index on a
+ * tie) is the duplicate. A duplicate restarts on the residual {@code x − x̂} of a row of the last batch drawn with
+ * probability proportional to its squared norm, without replacement: its decoder row becomes that residual's
+ * direction, its encoder row the same direction times {@link #ENCODER_SCALE} times the mean encoder row norm, its
+ * encoder bias 0, and the Adam moments of all three 0 (the resampling of Bricken et al. 2023, applied to duplicates
+ * rather than to dead latents). The draws come from a generator seeded by the run's seed and the step, so a resumed
+ * run resamples exactly as an uninterrupted one.
+ */
+final class DuplicateResampler implements AutoCloseable {
+    /** Decoder cosine above which two latents are a pair. */
+    static final double COSINE = 0.5;
+    /** The new encoder row's norm as a fraction of the mean encoder row norm. */
+    static final double ENCODER_SCALE = 0.2;
+    /** Checks run up to this fraction of the run, so that the last quarter trains the dictionary it has. */
+    static final double UNTIL = 0.75;
+    /** Latents whose rows one check compares with all (the decoder product of a 4096-row batch). */
+    static final int WINDOW = 4096;
+    /** Floats of product one multiply may hold (16 MiB). */
+    private static final int PRODUCT_FLOATS = 1 << 22;
+
+    private final int numLatents;
+    private final int dIn;
+    private final long seed;
+    private final WorkerPool pool;
+    private final DenseGemm gemm;
+    private final long everySteps;
+    private final float[] cosRow;
+
+    /** @param everySteps steps between checks ({@link TrainConfig#dedupEverySteps}) */
+    DuplicateResampler(int numLatents, int dIn, long seed, long everySteps, int threads) {
+        this.numLatents = numLatents;
+        this.dIn = dIn;
+        this.seed = seed;
+        this.everySteps = Math.max(1, everySteps);
+        this.pool = new WorkerPool(Math.max(1, threads));
+        this.gemm = DenseGemm.create(pool);
+        this.cosRow = new float[numLatents];
+    }
+
+    /** Whether the 0-based step ends with a check: every {@code everySteps} steps, up to {@link #UNTIL} of the run. */
+    static boolean due(long step, long everySteps, long steps) {
+        long done = step + 1;
+        return everySteps > 0 && done % everySteps == 0 && done <= UNTIL * steps;
+    }
+
+    /**
+     * One check on the SAE after the step on a batch: finds pairs in the current window and restarts their
+     * duplicates. {@code residualGrad} holds rows proportional to {@code x̂ − x} (any positive scale) for the batch's
+     * {@code rows} rows; {@code fired} the positive activations per latent in that batch; {@code m}/{@code v} Adam's
+     * moments of wEncT, bEnc and wDec in that order.
+     *
+     * @return the latents restarted
+     */
+    int resample(SparseAutoencoder sae, FloatMatrix residualGrad, int rows, int[] fired, float[][] m, float[][] v, long step) {
+        int n = numLatents;
+        int d = dIn;
+        float[] wDec = sae.wDec().data();
+        int window = Math.min(n, WINDOW);
+        // the window of the check this step ends, from the step alone (a resumed run checks the same windows)
+        int start = (int) (((step + 1) / everySteps - 1) % ((n + window - 1) / window) * window);
+        boolean[] victim = new boolean[n];
+        boolean[] paired = new boolean[n];
+        int count = 0;
+        gemm.prepareB(wDec, n, d);
+        int sub = Math.max(1, Math.min(window, PRODUCT_FLOATS / n));
+        float[] block = new float[sub * d];
+        for (int s = 0; s < window; s += sub) {
+            int len = Math.min(sub, window - s);
+            for (int r = 0; r < len; r++) {
+                int i = (start + s + r) % n;
+                System.arraycopy(wDec, i * d, block, r * d, d);
+            }
+            DenseGemm.Product prod = gemm.multiply(block, len);
+            for (int r = 0; r < len; r++) {
+                int i = (start + s + r) % n;
+                if (paired[i]) {
+                    continue;
+                }
+                prod.copyRow(r, cosRow, 0);
+                for (int j = 0; j < n; j++) {
+                    if (j != i && !paired[j] && cosRow[j] > COSINE) {
+                        int dup = fired[i] < fired[j] || fired[i] == fired[j] && i > j ? i : j;
+                        victim[dup] = true;
+                        paired[i] = true;
+                        paired[j] = true;
+                        count++;
+                        break;
+                    }
+                }
+            }
+        }
+        if (count > 0) {
+            restart(sae, residualGrad, rows, victim, m, v, new SplittableRandom(seed * 0x9E3779B97F4A7C15L + step));
+        }
+        return count;
+    }
+
+    /** Restarts every latent marked in {@code victim} on a residual row (class comment). */
+    private void restart(SparseAutoencoder sae, FloatMatrix residualGrad, int rows, boolean[] victim, float[][] m, float[][] v,
+                         SplittableRandom rng) {
+        int n = numLatents;
+        int d = dIn;
+        float[] g = residualGrad.data();
+        double[] weight = new double[rows];
+        double total = 0;
+        for (int r = 0; r < rows; r++) {
+            double ss = 0;
+            for (int c = 0, o = r * d; c < d; c++) {
+                ss += (double) g[o + c] * g[o + c];
+            }
+            weight[r] = ss;
+            total += ss;
+        }
+        float[] wEnc = sae.wEncT().data();
+        float[] wDec = sae.wDec().data();
+        double encNorm = 0;
+        for (int j = 0; j < n; j++) {
+            double ss = 0;
+            for (int c = 0, o = j * d; c < d; c++) {
+                ss += (double) wEnc[o + c] * wEnc[o + c];
+            }
+            encNorm += Math.sqrt(ss);
+        }
+        float encScale = (float) (ENCODER_SCALE * encNorm / n);
+        for (int j = 0; j < n; j++) {
+            if (!victim[j] || !(total > 0)) {
+                continue;
+            }
+            int r = draw(weight, total, rng.nextDouble());
+            double ss = weight[r];
+            total -= ss;
+            weight[r] = 0;
+            float inv = (float) (-1 / Math.sqrt(ss));
+            int o = j * d;
+            for (int c = 0; c < d; c++) {
+                float dir = g[r * d + c] * inv;
+                wDec[o + c] = dir;
+                wEnc[o + c] = dir * encScale;
+            }
+            Arrays.fill(m[0], o, o + d, 0f);
+            Arrays.fill(v[0], o, o + d, 0f);
+            Arrays.fill(m[2], o, o + d, 0f);
+            Arrays.fill(v[2], o, o + d, 0f);
+            sae.bEnc()[j] = 0f;
+            m[1][j] = 0f;
+            v[1][j] = 0f;
+        }
+    }
+
+    /** The row whose cumulative weight first exceeds {@code u · total} (a row of positive weight). */
+    private static int draw(double[] weight, double total, double u) {
+        double target = u * total;
+        double acc = 0;
+        int last = -1;
+        for (int r = 0; r < weight.length; r++) {
+            if (weight[r] > 0) {
+                acc += weight[r];
+                last = r;
+                if (acc > target) {
+                    return r;
+                }
+            }
+        }
+        return last;
+    }
+
+    @Override
+    public void close() {
+        gemm.close();
+        pool.close();
+    }
+}

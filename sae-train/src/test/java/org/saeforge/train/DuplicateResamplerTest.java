@@ -1,0 +1,269 @@
+package org.saeforge.train;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Arrays;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+import org.saeforge.core.SaeException;
+import org.saeforge.core.kernels.Device;
+import org.saeforge.core.model.Architecture;
+import org.saeforge.core.model.SaeConfig;
+import org.saeforge.core.model.SparseAutoencoder;
+import org.saeforge.core.tensor.FloatMatrix;
+
+/**
+ * {@link DuplicateResampler}: of a pair of latents whose decoder rows have a cosine above 0.5, the one that fired on
+ * fewer rows restarts on the residual of a batch row (decoder along it, encoder along it at a fifth of the mean encoder
+ * norm, bias and Adam moments 0); everything else stays bit for bit. The check's schedule and its settings.
+ */
+class DuplicateResamplerTest {
+    static final int D = 128;
+
+    /** Random unit decoder rows (random directions in 128 dimensions: cosines far below 0.5), random encoder rows. */
+    static SparseAutoencoder sae(int n, long seed) {
+        SplittableRandom rng = new SplittableRandom(seed);
+        FloatMatrix wEnc = new FloatMatrix(n, D);
+        FloatMatrix wDec = new FloatMatrix(n, D);
+        for (int j = 0; j < n; j++) {
+            double ss = 0;
+            for (int c = 0; c < D; c++) {
+                float x = (float) rng.nextGaussian();
+                wDec.data()[j * D + c] = x;
+                wEnc.data()[j * D + c] = (float) rng.nextGaussian() * 0.3f;
+                ss += x * x;
+            }
+            for (int c = 0; c < D; c++) {
+                wDec.data()[j * D + c] /= (float) Math.sqrt(ss);
+            }
+        }
+        float[] bEnc = new float[n];
+        Arrays.fill(bEnc, -0.25f);
+        return new SparseAutoencoder(new SaeConfig(Architecture.TOPK, D, n, 3, true, Map.of()), wEnc, bEnc, wDec, new float[D], null);
+    }
+
+    /** Makes decoder row {@code b} a unit vector at cosine {@code cos} to row {@code a}. */
+    static void pair(SparseAutoencoder sae, int a, int b, double cos) {
+        float[] w = sae.wDec().data();
+        double dot = 0;
+        for (int c = 0; c < D; c++) {
+            dot += w[b * D + c] * w[a * D + c];
+        }
+        double ss = 0;
+        float[] u = new float[D];
+        for (int c = 0; c < D; c++) {
+            u[c] = (float) (w[b * D + c] - dot * w[a * D + c]);
+            ss += u[c] * u[c];
+        }
+        double sin = Math.sqrt(1 - cos * cos);
+        for (int c = 0; c < D; c++) {
+            w[b * D + c] = (float) (cos * w[a * D + c] + sin * u[c] / Math.sqrt(ss));
+        }
+    }
+
+    static float[][] moments(int n, float value) {
+        float[][] m = {new float[n * D], new float[n], new float[n * D], new float[D]};
+        for (float[] a : m) {
+            Arrays.fill(a, value);
+        }
+        return m;
+    }
+
+    @Test
+    void ofAPairTheLatentThatFiredLessRestartsOnAResidualRow() {
+        int n = 11;
+        int rows = 7;
+        SparseAutoencoder sae = sae(n, 1);
+        pair(sae, 2, 8, 0.7);
+        SparseAutoencoder before = sae.copy();
+        FloatMatrix residual = FloatMatrix.random(rows, D, 3, 1f);
+        int[] fired = new int[n];
+        Arrays.fill(fired, 5);
+        fired[2] = 6; // latent 8 fired less: it is the duplicate
+        float[][] m = moments(n, 0.5f);
+        float[][] v = moments(n, 0.25f);
+        double encNorm = 0;
+        for (int j = 0; j < n; j++) {
+            encNorm += norm(before.wEncT().data(), j);
+        }
+        try (DuplicateResampler r = new DuplicateResampler(n, D, 0, 1, 2)) {
+            assertEquals(1, r.resample(sae, residual, rows, fired, m, v, 0));
+        }
+        float[] dec = sae.wDec().data();
+        float[] enc = sae.wEncT().data();
+        // the new decoder row is minus one residual row, normalised (the residual holds x̂ − x)
+        int match = -1;
+        for (int r = 0; r < rows; r++) {
+            double cos = 0;
+            for (int c = 0; c < D; c++) {
+                cos -= dec[8 * D + c] * residual.data()[r * D + c];
+            }
+            if (Math.abs(cos / norm(residual.data(), r) - 1) < 1e-5) {
+                match = r;
+            }
+        }
+        assertTrue(match >= 0, "decoder row 8 is the direction of a residual row");
+        assertEquals(1, norm(dec, 8), 1e-5);
+        assertEquals(DuplicateResampler.ENCODER_SCALE * encNorm / n, norm(enc, 8), 1e-5, "encoder norm: a fifth of the mean");
+        for (int c = 0; c < D; c++) {
+            assertEquals(dec[8 * D + c] * norm(enc, 8), enc[8 * D + c], 1e-6, "encoder row along the decoder row");
+        }
+        assertEquals(0f, sae.bEnc()[8]);
+        for (int i : new int[] {0, 2}) {
+            assertTrue(allEqual(m[i], 8 * D, D, 0f) && allEqual(v[i], 8 * D, D, 0f), "moments of row 8 reset, slot " + i);
+        }
+        assertEquals(0f, m[1][8]);
+        assertEquals(0f, v[1][8]);
+        // everything else is as it was
+        for (int j = 0; j < n; j++) {
+            if (j == 8) {
+                continue;
+            }
+            assertArrayEquals(Arrays.copyOfRange(before.wDec().data(), j * D, (j + 1) * D), Arrays.copyOfRange(dec, j * D, (j + 1) * D));
+            assertArrayEquals(Arrays.copyOfRange(before.wEncT().data(), j * D, (j + 1) * D), Arrays.copyOfRange(enc, j * D, (j + 1) * D));
+            assertEquals(before.bEnc()[j], sae.bEnc()[j]);
+            assertTrue(allEqual(m[0], j * D, D, 0.5f) && allEqual(v[2], j * D, D, 0.25f) && m[1][j] == 0.5f, "moments of " + j);
+        }
+        assertArrayEquals(before.bDec(), sae.bDec());
+        assertTrue(allEqual(m[3], 0, D, 0.5f), "bDec's moments untouched");
+    }
+
+    @Test
+    void onATieTheLaterLatentRestartsAndACosineAtOrBelowTheBoundIsNoPair() {
+        int n = 9;
+        SparseAutoencoder sae = sae(n, 2);
+        pair(sae, 1, 6, 0.8);
+        pair(sae, 3, 5, 0.45);
+        SparseAutoencoder before = sae.copy();
+        int[] fired = new int[n];
+        Arrays.fill(fired, 4);
+        try (DuplicateResampler r = new DuplicateResampler(n, D, 0, 1, 1)) {
+            assertEquals(1, r.resample(sae, FloatMatrix.random(5, D, 4, 1f), 5, fired, moments(n, 1), moments(n, 1), 0));
+        }
+        for (int j = 0; j < n; j++) {
+            boolean same = Arrays.equals(Arrays.copyOfRange(before.wDec().data(), j * D, (j + 1) * D),
+                    Arrays.copyOfRange(sae.wDec().data(), j * D, (j + 1) * D));
+            assertEquals(j != 6, same, "only latent 6 (the later of the pair) restarts: " + j);
+        }
+    }
+
+    @Test
+    void theSameInputsRestartTheSameWayAndTwoDuplicatesGetTwoRows() {
+        int n = 10;
+        SparseAutoencoder a = sae(n, 3);
+        pair(a, 0, 4, 0.9);
+        pair(a, 2, 7, 0.6);
+        SparseAutoencoder b = a.copy();
+        FloatMatrix residual = FloatMatrix.random(6, D, 5, 1f);
+        int[] fired = {9, 9, 9, 9, 1, 9, 9, 1, 9, 9};
+        try (DuplicateResampler r = new DuplicateResampler(n, D, 7, 1, 2); DuplicateResampler s = new DuplicateResampler(n, D, 7, 1, 1)) {
+            assertEquals(2, r.resample(a, residual, 6, fired, moments(n, 0), moments(n, 0), 41));
+            assertEquals(2, s.resample(b, residual, 6, fired, moments(n, 0), moments(n, 0), 41));
+        }
+        assertTrue(a.sameWeights(b), "same seed, step and inputs: same weights (any thread count)");
+        double cos = 0;
+        for (int c = 0; c < D; c++) {
+            cos += a.wDec().data()[4 * D + c] * a.wDec().data()[7 * D + c];
+        }
+        assertTrue(Math.abs(cos) < 0.999, "drawn without replacement: the two duplicates start on different rows");
+    }
+
+    @Test
+    void eachCheckComparesAWindowThatMovesWithTheStep() {
+        // 4100 latents: a window of 4096 per check, so a pair among the last four is seen only by the second check
+        int n = DuplicateResampler.WINDOW + 4;
+        SparseAutoencoder sae = sae(n, 4);
+        pair(sae, n - 3, n - 1, 0.95);
+        int[] fired = new int[n];
+        FloatMatrix residual = FloatMatrix.random(4, D, 6, 1f);
+        try (DuplicateResampler r = new DuplicateResampler(n, D, 0, 5, 2)) {
+            SparseAutoencoder first = sae.copy();
+            r.resample(first, residual, 4, fired, moments(n, 0), moments(n, 0), 4);
+            assertTrue(rowEquals(first, sae, n - 1) && rowEquals(first, sae, n - 3), "check 1 (rows 0..4095) does not see the pair");
+            SparseAutoencoder second = sae.copy();
+            r.resample(second, residual, 4, fired, moments(n, 0), moments(n, 0), 9);
+            assertFalse(rowEquals(second, sae, n - 1), "check 2 (from row 4096 on) restarts the later of the pair");
+            SparseAutoencoder third = sae.copy();
+            r.resample(third, residual, 4, fired, moments(n, 0), moments(n, 0), 14);
+            assertTrue(rowEquals(third, sae, n - 1), "check 3 is check 1's window again");
+        }
+    }
+
+    @Test
+    void checksRunEveryIntervalUpToThreeQuartersOfTheRun() {
+        assertFalse(DuplicateResampler.due(23, 25, 732));
+        assertTrue(DuplicateResampler.due(24, 25, 732));
+        assertTrue(DuplicateResampler.due(524, 25, 732));
+        assertFalse(DuplicateResampler.due(549, 25, 732), "step 550 is past 3/4 of 732 steps");
+        assertFalse(DuplicateResampler.due(24, 0, 732), "off");
+    }
+
+    @Test
+    void onByDefaultForTopKOnTheCpuOnlyAndRecordedForAResume() {
+        TrainConfig topk = TrainConfig.defaults(Architecture.TOPK, 4096, 32);
+        assertEquals(-1, topk.dedupEvery(), "left to the default");
+        assertEquals(25L * topk.batchSize(), topk.effectiveDedupEvery());
+        assertEquals(25, topk.dedupEverySteps());
+        assertEquals(0, topk.toBuilder().device(Device.CUDA).build().effectiveDedupEvery(), "the GPU loop does not resample");
+        assertEquals(0, TrainConfig.defaults(Architecture.BATCH_TOPK, 4096, 32).effectiveDedupEvery(), "topk only");
+        assertEquals(2, topk.toBuilder().dedupEvery(10_000).build().dedupEverySteps(), "rows rounded to whole steps");
+        assertEquals(0, topk.toBuilder().dedupEvery(0).build().dedupEverySteps());
+        assertEquals(102_400, topk.toJson().path("effective").path("dedup_every").asLong(), "recorded for a resume");
+        assertEquals(5000, TrainConfig.fromJson(topk.toBuilder().dedupEvery(5000).build().toJson()).dedupEvery());
+        com.fasterxml.jackson.databind.node.ObjectNode old = topk.toJson();
+        old.remove("dedup_every");
+        assertEquals(0, TrainConfig.fromJson(old).effectiveDedupEvery(), "a run saved before the check existed did not check");
+        SaeException relu = assertThrows(SaeException.class,
+                () -> TrainConfig.defaults(Architecture.JUMPRELU, 4096, 32).toBuilder().dedupEvery(1000).build());
+        assertTrue(relu.getMessage().contains("--dedup-every") && relu.getMessage().contains("topk only"), relu.getMessage());
+        SaeException gpu = assertThrows(SaeException.class, () -> topk.toBuilder().device(Device.CUDA).dedupEvery(1000).build());
+        assertTrue(gpu.getMessage().contains("cuda"), gpu.getMessage());
+        SaeException negative = assertThrows(SaeException.class, () -> topk.toBuilder().dedupEvery(-5).build());
+        assertTrue(negative.getMessage().contains("--dedup-every"), negative.getMessage());
+        SaeException onGpu = assertThrows(SaeException.class,
+                () -> Trainer.withoutResampling(java.util.List.of(topk.toBuilder().dedupEvery(1000).build())));
+        assertTrue(onGpu.getMessage().contains("GPU"), onGpu.getMessage());
+        assertEquals(0, Trainer.withoutResampling(java.util.List.of(topk)).get(0).effectiveDedupEvery(), "the default is off there");
+    }
+
+    @Test
+    void aCpuRunThatChecksIsNotResumedOnTheGpu() {
+        TrainConfig cpu = TrainConfig.defaults(Architecture.TOPK, 4096, 32).toBuilder().tokens(3_000_000).build();
+        assertTrue(cpu.checksDuplicates());
+        com.fasterxml.jackson.databind.JsonNode effective = cpu.toJson().path("effective");
+        TrainConfig gpu = cpu.toBuilder().device(Device.CUDA).build();
+        SaeException e = assertThrows(SaeException.class, () -> Trainer.pinRecordedAutoValues(gpu, effective, null));
+        assertTrue(e.getMessage().contains("--device cpu"), e.getMessage());
+        // a run too short for a check (20 steps: the first check would be at step 25) trains the same without it
+        TrainConfig shortGpu = gpu.toBuilder().tokens(20L * gpu.batchSize()).build();
+        assertFalse(cpu.toBuilder().tokens(20L * cpu.batchSize()).build().checksDuplicates());
+        assertEquals(0, Trainer.pinRecordedAutoValues(shortGpu, effective, null).effectiveDedupEvery());
+        assertEquals(cpu.effectiveDedupEvery(), Trainer.pinRecordedAutoValues(cpu, effective, null).dedupEvery(), "pinned on the CPU");
+    }
+
+    private static boolean rowEquals(SparseAutoencoder a, SparseAutoencoder b, int j) {
+        return Arrays.equals(Arrays.copyOfRange(a.wDec().data(), j * D, (j + 1) * D), Arrays.copyOfRange(b.wDec().data(), j * D, (j + 1) * D));
+    }
+
+    private static double norm(float[] w, int row) {
+        double ss = 0;
+        for (int c = 0; c < D; c++) {
+            ss += (double) w[row * D + c] * w[row * D + c];
+        }
+        return Math.sqrt(ss);
+    }
+
+    private static boolean allEqual(float[] a, int from, int len, float value) {
+        for (int i = from; i < from + len; i++) {
+            if (a[i] != value) {
+                return false;
+            }
+        }
+        return true;
+    }
+}
