@@ -141,12 +141,12 @@ final class Member implements AutoCloseable {
                 }
             }
         }
-        if (fused != null && DuplicateResampler.due(step, config.dedupEverySteps(), config.steps())) {
+        if (fused != null && DuplicateResampler.due(step, config.dedupEverySteps(), config.steps(), config.batchSize())) {
             if (resampler == null) {
                 resampler = new DuplicateResampler(config.numLatents(), dIn, config.seed(), config.dedupEverySteps(), config.threads());
             }
-            resampled += resampler.resample(sae, fused.residualGradient(), batch.rows(), dead.firedInLastBatch(),
-                    adam.firstMoments(), adam.secondMoments(), step);
+            resampled += resampler.resample(sae, fused.codes(), fused.residualGradient(), batch.rows(), adam.firstMoments(),
+                    adam.secondMoments(), step);
         }
         last = stats;
         lastLr = lr;

@@ -53,7 +53,8 @@ import org.saeforge.core.model.Architecture;
  *                       ({@link AdamOptimizer}); null (default) means on for ReLU ({@link #effectiveLazyAdam})
  * @param dedupEvery     TopK: rows between checks for duplicate latents, whose duplicates restart on residuals
  *                       ({@link DuplicateResampler}); -1 (default) means {@link #DEFAULT_DEDUP_STEPS} batches on the CPU
- *                       and off on the GPU, 0 turns it off ({@link #effectiveDedupEvery})
+ *                       for runs of up to {@link #DEDUP_MAX_TOKENS} rows and off otherwise, 0 turns it off
+ *                       ({@link #effectiveDedupEvery})
  * @param l0Coef         JumpReLU: L0 penalty coefficient; NaN (default) means 1 with a target L0 (k > 0) and is
  *                       required without one
  * @param sparsityWarmup fraction of the run over which the L1/L0 coefficient rises linearly from 0; -1 (default) means
@@ -112,6 +113,14 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
      * default rate (measured in docs/training.md, "TopK: resampling duplicate latents").
      */
     public static final long DEFAULT_DEDUP_STEPS = 25;
+    /**
+     * The longest run (rows) that checks for duplicates by default. Runs of 1M and 3M rows were measured with checks:
+     * better or within 1% of the FVU without them. A 10M-row run (as many latents as true features) with checks over
+     * its first 2.5M rows kept up with the run without them until its last 41 steps (training FVU 0.074 against 0.076
+     * at step 2400), then jumped to 0.108 and ended at test FVU 0.110 against 0.080: not understood, so longer runs do
+     * not check unless asked to (docs/training.md, "TopK: resampling duplicate latents").
+     */
+    public static final long DEDUP_MAX_TOKENS = 3_000_000;
     /** The dead window never exceeds this many rows (sparsify's fixed default). */
     public static final long MAX_DEAD_AFTER = 10_000_000L;
 
@@ -668,14 +677,16 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
 
     /**
      * Rows between checks for duplicate latents ({@link DuplicateResampler}): the given value, by default
-     * {@link #DEFAULT_DEDUP_STEPS} batches for TopK on the CPU and off otherwise (the GPU loop does not resample yet;
-     * the other architectures were not measured with it).
+     * {@link #DEFAULT_DEDUP_STEPS} batches for TopK runs of up to {@link #DEDUP_MAX_TOKENS} rows on the CPU and off
+     * otherwise (the GPU loop does not resample yet; the other architectures and longer runs were not measured with
+     * it to the end, see {@link #DEDUP_MAX_TOKENS}).
      */
     public long effectiveDedupEvery() {
         if (dedupEvery >= 0) {
             return dedupEvery;
         }
-        return architecture == Architecture.TOPK && device != Device.CUDA ? DEFAULT_DEDUP_STEPS * (long) batchSize : 0;
+        return architecture == Architecture.TOPK && device != Device.CUDA && tokens <= DEDUP_MAX_TOKENS
+                ? DEFAULT_DEDUP_STEPS * (long) batchSize : 0;
     }
 
     /** Whether the run checks for duplicates at all: a check interval that fits in the part of the run that checks. */
@@ -686,7 +697,7 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
     /** {@link #checksDuplicates()} for a check every {@code everyRows} rows in a run of {@code steps} batches. */
     public static boolean checksDuplicates(long everyRows, int batchSize, long steps) {
         long every = dedupEverySteps(everyRows, batchSize);
-        return every > 0 && every <= DuplicateResampler.UNTIL * steps;
+        return every > 0 && every <= DuplicateResampler.lastCheckStep(steps, batchSize);
     }
 
     /** {@link #effectiveDedupEvery} in whole steps, at least one (0 when off). */

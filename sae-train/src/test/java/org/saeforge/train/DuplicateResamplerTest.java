@@ -16,11 +16,13 @@ import org.saeforge.core.model.Architecture;
 import org.saeforge.core.model.SaeConfig;
 import org.saeforge.core.model.SparseAutoencoder;
 import org.saeforge.core.tensor.FloatMatrix;
+import org.saeforge.core.tensor.SparseCodes;
 
 /**
- * {@link DuplicateResampler}: of a pair of latents whose decoder rows have a cosine above 0.5, the one that fired on
- * fewer rows restarts on the residual of a batch row (decoder along it, encoder along it at a fifth of the mean encoder
- * norm, bias and Adam moments 0); everything else stays bit for bit. The check's schedule and its settings.
+ * {@link DuplicateResampler}: of a pair of latents whose decoder rows have a cosine above 0.5 and that share more than
+ * half of their activation on the same rows of the batch, the one with the smaller activation mass restarts on the
+ * residual of a batch row (decoder along it, encoder along it at a fifth of the mean encoder norm, bias and Adam moments
+ * 0); everything else stays bit for bit. The check's schedule and its settings.
  */
 class DuplicateResamplerTest {
     static final int D = 128;
@@ -66,6 +68,18 @@ class DuplicateResamplerTest {
         }
     }
 
+    /** Codes of {@code rows} rows in which every latent of {@code together} fires with value 1 (and nothing else). */
+    static SparseCodes coFiring(int rows, int n, int... together) {
+        SparseCodes c = SparseCodes.fixedK(rows, n, together.length);
+        for (int r = 0; r < rows; r++) {
+            for (int e = 0; e < together.length; e++) {
+                c.indices()[r * together.length + e] = together[e];
+                c.values()[r * together.length + e] = 1f;
+            }
+        }
+        return c;
+    }
+
     static float[][] moments(int n, float value) {
         float[][] m = {new float[n * D], new float[n], new float[n * D], new float[D]};
         for (float[] a : m) {
@@ -75,16 +89,17 @@ class DuplicateResamplerTest {
     }
 
     @Test
-    void ofAPairTheLatentThatFiredLessRestartsOnAResidualRow() {
+    void ofAPairTheLatentWithTheSmallerActivationMassRestartsOnAResidualRow() {
         int n = 11;
         int rows = 7;
         SparseAutoencoder sae = sae(n, 1);
         pair(sae, 2, 8, 0.7);
         SparseAutoencoder before = sae.copy();
         FloatMatrix residual = FloatMatrix.random(rows, D, 3, 1f);
-        int[] fired = new int[n];
-        Arrays.fill(fired, 5);
-        fired[2] = 6; // latent 8 fired less: it is the duplicate
+        SparseCodes codes = coFiring(rows, n, 2, 8, 5);
+        for (int r = 0; r < rows; r++) {
+            codes.values()[r * 3] = 2f; // latent 2 carries twice latent 8's activation: 8 is the duplicate
+        }
         float[][] m = moments(n, 0.5f);
         float[][] v = moments(n, 0.25f);
         double encNorm = 0;
@@ -92,7 +107,7 @@ class DuplicateResamplerTest {
             encNorm += norm(before.wEncT().data(), j);
         }
         try (DuplicateResampler r = new DuplicateResampler(n, D, 0, 1, 2)) {
-            assertEquals(1, r.resample(sae, residual, rows, fired, m, v, 0));
+            assertEquals(1, r.resample(sae, codes, residual, rows, m, v, 0));
         }
         float[] dec = sae.wDec().data();
         float[] enc = sae.wEncT().data();
@@ -134,21 +149,56 @@ class DuplicateResamplerTest {
     }
 
     @Test
-    void onATieTheLaterLatentRestartsAndACosineAtOrBelowTheBoundIsNoPair() {
+    void onATieTheLaterLatentRestartsAndALowCosineOrSeparateRowsMakeNoPair() {
         int n = 9;
         SparseAutoencoder sae = sae(n, 2);
-        pair(sae, 1, 6, 0.8);
-        pair(sae, 3, 5, 0.45);
+        pair(sae, 5, 6, 0.8); // fire together: a pair
+        pair(sae, 3, 4, 0.45); // fire together, but below the cosine
+        pair(sae, 0, 7, 0.9); // above the cosine, but on rows of their own
         SparseAutoencoder before = sae.copy();
-        int[] fired = new int[n];
-        Arrays.fill(fired, 4);
+        SparseCodes codes = SparseCodes.fixedK(8, n, 3);
+        for (int r = 0; r < 8; r++) {
+            int[] row = r < 4 ? new int[] {3, 4, 0} : new int[] {5, 6, 7};
+            for (int e = 0; e < 3; e++) {
+                codes.indices()[r * 3 + e] = row[e];
+                codes.values()[r * 3 + e] = 1f;
+            }
+        }
         try (DuplicateResampler r = new DuplicateResampler(n, D, 0, 1, 1)) {
-            assertEquals(1, r.resample(sae, FloatMatrix.random(5, D, 4, 1f), 5, fired, moments(n, 1), moments(n, 1), 0));
+            assertEquals(1, r.resample(sae, codes, FloatMatrix.random(8, D, 4, 1f), 8, moments(n, 1), moments(n, 1), 0));
         }
         for (int j = 0; j < n; j++) {
-            boolean same = Arrays.equals(Arrays.copyOfRange(before.wDec().data(), j * D, (j + 1) * D),
-                    Arrays.copyOfRange(sae.wDec().data(), j * D, (j + 1) * D));
-            assertEquals(j != 6, same, "only latent 6 (the later of the pair) restarts: " + j);
+            assertEquals(j != 6, rowEquals(before, sae, j), "only latent 6 (the later of the pair) restarts: " + j);
+        }
+    }
+
+    @Test
+    void aPairSharesMoreThanHalfOfTheSmallerActivationMass() {
+        int n = 4;
+        // latent 1 on rows 0, 1, 3 (values 1, 2, 1: mass 4); latent 2 on rows 1, 3, 4 (values s, 3, 5); shared
+        // min(2, s) + min(1, 3): with s = 1 exactly half of latent 1's mass (no pair), with s = 1.5 0.625 (a pair)
+        for (float shared : new float[] {1f, 1.5f}) {
+            SparseAutoencoder sae = sae(n, 5);
+            pair(sae, 1, 2, 0.9);
+            SparseAutoencoder before = sae.copy();
+            SparseCodes codes = new SparseCodes(5, n, 10);
+            int p = 0;
+            float[][] rows = {{1, 0}, {2, shared}, {0, 0}, {1, 3}, {0, 5}};
+            for (int r = 0; r < 5; r++) {
+                for (int j = 1; j <= 2; j++) {
+                    if (rows[r][j - 1] > 0) {
+                        codes.indices()[p] = j;
+                        codes.values()[p++] = rows[r][j - 1];
+                    }
+                }
+                codes.setRowEnd(r, p);
+            }
+            try (DuplicateResampler r = new DuplicateResampler(n, D, 0, 1, 1)) {
+                r.resample(sae, codes, FloatMatrix.random(5, D, 7, 1f), 5, moments(n, 0), moments(n, 0), 0);
+            }
+            // a pair restarts latent 1, the smaller activation mass (4 against 9.5)
+            assertEquals(shared == 1f, rowEquals(before, sae, 1), "latent 2's value on the shared row " + shared);
+            assertTrue(rowEquals(before, sae, 2));
         }
     }
 
@@ -160,10 +210,10 @@ class DuplicateResamplerTest {
         pair(a, 2, 7, 0.6);
         SparseAutoencoder b = a.copy();
         FloatMatrix residual = FloatMatrix.random(6, D, 5, 1f);
-        int[] fired = {9, 9, 9, 9, 1, 9, 9, 1, 9, 9};
         try (DuplicateResampler r = new DuplicateResampler(n, D, 7, 1, 2); DuplicateResampler s = new DuplicateResampler(n, D, 7, 1, 1)) {
-            assertEquals(2, r.resample(a, residual, 6, fired, moments(n, 0), moments(n, 0), 41));
-            assertEquals(2, s.resample(b, residual, 6, fired, moments(n, 0), moments(n, 0), 41));
+            SparseCodes codes = coFiring(6, n, 0, 4, 2, 7);
+            assertEquals(2, r.resample(a, codes, residual, 6, moments(n, 0), moments(n, 0), 41));
+            assertEquals(2, s.resample(b, codes, residual, 6, moments(n, 0), moments(n, 0), 41));
         }
         assertTrue(a.sameWeights(b), "same seed, step and inputs: same weights (any thread count)");
         double cos = 0;
@@ -179,33 +229,38 @@ class DuplicateResamplerTest {
         int n = DuplicateResampler.WINDOW + 4;
         SparseAutoencoder sae = sae(n, 4);
         pair(sae, n - 3, n - 1, 0.95);
-        int[] fired = new int[n];
         FloatMatrix residual = FloatMatrix.random(4, D, 6, 1f);
+        SparseCodes codes = coFiring(4, n, n - 3, n - 1);
         try (DuplicateResampler r = new DuplicateResampler(n, D, 0, 5, 2)) {
             SparseAutoencoder first = sae.copy();
-            r.resample(first, residual, 4, fired, moments(n, 0), moments(n, 0), 4);
+            r.resample(first, codes, residual, 4, moments(n, 0), moments(n, 0), 4);
             assertTrue(rowEquals(first, sae, n - 1) && rowEquals(first, sae, n - 3), "check 1 (rows 0..4095) does not see the pair");
             SparseAutoencoder second = sae.copy();
-            r.resample(second, residual, 4, fired, moments(n, 0), moments(n, 0), 9);
+            r.resample(second, codes, residual, 4, moments(n, 0), moments(n, 0), 9);
             assertFalse(rowEquals(second, sae, n - 1), "check 2 (from row 4096 on) restarts the later of the pair");
             SparseAutoencoder third = sae.copy();
-            r.resample(third, residual, 4, fired, moments(n, 0), moments(n, 0), 14);
+            r.resample(third, codes, residual, 4, moments(n, 0), moments(n, 0), 14);
             assertTrue(rowEquals(third, sae, n - 1), "check 3 is check 1's window again");
         }
     }
 
     @Test
-    void checksRunEveryIntervalUpToThreeQuartersOfTheRun() {
-        assertFalse(DuplicateResampler.due(23, 25, 732));
-        assertTrue(DuplicateResampler.due(24, 25, 732));
-        assertTrue(DuplicateResampler.due(524, 25, 732));
-        assertFalse(DuplicateResampler.due(549, 25, 732), "step 550 is past 3/4 of 732 steps");
-        assertFalse(DuplicateResampler.due(24, 0, 732), "off");
+    void checksRunEveryIntervalUpToThreeQuartersOfTheRunAndTwoAndAHalfMillionRows() {
+        assertFalse(DuplicateResampler.due(23, 25, 732, 4096));
+        assertTrue(DuplicateResampler.due(24, 25, 732, 4096));
+        assertTrue(DuplicateResampler.due(524, 25, 732, 4096));
+        assertFalse(DuplicateResampler.due(549, 25, 732, 4096), "step 550 is past 3/4 of 732 steps");
+        assertFalse(DuplicateResampler.due(24, 0, 732, 4096), "off");
+        assertTrue(DuplicateResampler.due(599, 25, 2441, 4096), "600 x 4096 rows is below 2.5M");
+        assertFalse(DuplicateResampler.due(624, 25, 2441, 4096), "625 x 4096 rows is above 2.5M");
+        assertTrue(DuplicateResampler.due(2399, 25, 2441 * 4, 1024), "the cap is in rows: 2400 steps of 1024 rows");
     }
 
     @Test
-    void onByDefaultForTopKOnTheCpuOnlyAndRecordedForAResume() {
-        TrainConfig topk = TrainConfig.defaults(Architecture.TOPK, 4096, 32);
+    void onByDefaultForTopKRunsOfUpTo3MRowsOnTheCpuOnlyAndRecordedForAResume() {
+        TrainConfig topk = TrainConfig.defaults(Architecture.TOPK, 4096, 32).toBuilder().tokens(3_000_000).build();
+        assertEquals(0, topk.toBuilder().tokens(3_000_001).build().effectiveDedupEvery(), "longer runs: off by default");
+        assertEquals(5000, topk.toBuilder().tokens(10_000_000).dedupEvery(5000).build().effectiveDedupEvery(), "unless asked for");
         assertEquals(-1, topk.dedupEvery(), "left to the default");
         assertEquals(25L * topk.batchSize(), topk.effectiveDedupEvery());
         assertEquals(25, topk.dedupEverySteps());
