@@ -169,9 +169,9 @@ final class TrainCommand implements Callable<Integer> {
     Boolean lazyAdam;
 
     @Option(names = "--dedup-every", paramLabel = "ROWS", converter = Counts.class,
-            description = "topk: rows between checks for duplicate latents (decoder cosine above 0.5); of each pair the one that fired less "
-                    + "restarts on the residual of a high-error row, up to 3/4 of the run (default 25 batches on the CPU, off on the GPU; "
-                    + "0 turns it off).")
+            description = "topk: rows between checks for duplicate latents (decoder cosine above 0.5, more than half of their activation on "
+                    + "the same rows); of each pair the weaker restarts on the residual of a high-error row, up to 3/4 of the run and 2.5M "
+                    + "rows (default: off; measured at 102400; the CPU only).")
     Long dedupEvery;
 
     @Option(names = "--l0-coef", paramLabel = "C", split = ",",

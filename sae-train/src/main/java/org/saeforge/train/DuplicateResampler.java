@@ -9,7 +9,7 @@ import org.saeforge.core.tensor.FloatMatrix;
 import org.saeforge.core.tensor.SparseCodes;
 
 /**
- * Resampling of duplicate latents (TopK, {@link TrainConfig#effectiveDedupEvery}). Two latents that fire together on
+ * Resampling of duplicate latents (TopK on the CPU, when asked for: {@link TrainConfig#effectiveDedupEvery}). Two latents that fire together on
  * about one direction spend two latents on one feature. When the dictionary is no larger than the data's set of
  * features, every latent spent that way leaves a feature unlearned: on synthetic data with as many latents as true
  * features (d_in 768, 4096 latents, 3M rows) the default rate ended with about 600 latents at a cosine of 0.5–0.9 to
@@ -47,8 +47,8 @@ final class DuplicateResampler implements AutoCloseable {
      * ... and over this many rows at most. With checks up to three quarters of a 10M-row run (1× data, 2441 steps) its
      * training FVU rose from step 768 on (0.101 → 0.138 by step 1512, against 0.095 without checks): latents restarted
      * late, at a decayed rate, were never trained far. Checks over the first 2.5M rows only kept it with the run
-     * without checks (0.0935 at step 1512; its unexplained jump at the very end is why runs that long do not check by
-     * default, {@link TrainConfig#DEDUP_MAX_TOKENS}); every run of up to 3M rows measured checks until three quarters.
+     * without checks (0.0935 at step 1512), until an unexplained jump in its last 41 steps (test FVU 0.110 against
+     * 0.080); every run of up to 3M rows measured checks until three quarters.
      */
     static final long LAST_CHECK_ROWS = 2_500_000;
     /** Latents whose rows one check compares with all (the decoder product of a 4096-row batch). */

@@ -409,9 +409,9 @@ public final class Trainer {
     }
 
     /**
-     * The configurations as the GPU loop trains them: it does not resample duplicate latents yet, so a default check
-     * interval becomes 0 (run.json records what ran), and one that was given or recorded by a CPU run is refused when
-     * the run would check.
+     * The configurations as the GPU loop trains them: it does not resample duplicate latents yet, so a check interval
+     * given or recorded by a CPU run is refused when the run would check, and set to 0 when it would not (run.json
+     * records what ran).
      */
     static List<TrainConfig> withoutResampling(List<TrainConfig> configs) {
         List<TrainConfig> out = new ArrayList<>();

@@ -257,20 +257,21 @@ class DuplicateResamplerTest {
     }
 
     @Test
-    void onByDefaultForTopKRunsOfUpTo3MRowsOnTheCpuOnlyAndRecordedForAResume() {
+    void offUnlessAskedForTopKOnTheCpuAndRecordedForAResume() {
         TrainConfig topk = TrainConfig.defaults(Architecture.TOPK, 4096, 32).toBuilder().tokens(3_000_000).build();
-        assertEquals(0, topk.toBuilder().tokens(3_000_001).build().effectiveDedupEvery(), "longer runs: off by default");
-        assertEquals(5000, topk.toBuilder().tokens(10_000_000).dedupEvery(5000).build().effectiveDedupEvery(), "unless asked for");
         assertEquals(-1, topk.dedupEvery(), "left to the default");
-        assertEquals(25L * topk.batchSize(), topk.effectiveDedupEvery());
-        assertEquals(25, topk.dedupEverySteps());
-        assertEquals(0, topk.toBuilder().device(Device.CUDA).build().effectiveDedupEvery(), "the GPU loop does not resample");
-        assertEquals(0, TrainConfig.defaults(Architecture.BATCH_TOPK, 4096, 32).effectiveDedupEvery(), "topk only");
+        assertEquals(0, topk.effectiveDedupEvery(), "off by default");
+        assertFalse(topk.checksDuplicates());
+        TrainConfig asked = topk.toBuilder().dedupEvery(102_400).build();
+        assertEquals(102_400, asked.effectiveDedupEvery());
+        assertEquals(25, asked.dedupEverySteps());
+        assertTrue(asked.checksDuplicates());
         assertEquals(2, topk.toBuilder().dedupEvery(10_000).build().dedupEverySteps(), "rows rounded to whole steps");
         assertEquals(0, topk.toBuilder().dedupEvery(0).build().dedupEverySteps());
-        assertEquals(102_400, topk.toJson().path("effective").path("dedup_every").asLong(), "recorded for a resume");
+        assertEquals(102_400, asked.toJson().path("effective").path("dedup_every").asLong(), "recorded for a resume");
+        assertEquals(0, topk.toJson().path("effective").path("dedup_every").asLong());
         assertEquals(5000, TrainConfig.fromJson(topk.toBuilder().dedupEvery(5000).build().toJson()).dedupEvery());
-        com.fasterxml.jackson.databind.node.ObjectNode old = topk.toJson();
+        com.fasterxml.jackson.databind.node.ObjectNode old = asked.toJson();
         old.remove("dedup_every");
         assertEquals(0, TrainConfig.fromJson(old).effectiveDedupEvery(), "a run saved before the check existed did not check");
         SaeException relu = assertThrows(SaeException.class,
@@ -280,25 +281,28 @@ class DuplicateResamplerTest {
         assertTrue(gpu.getMessage().contains("cuda"), gpu.getMessage());
         SaeException negative = assertThrows(SaeException.class, () -> topk.toBuilder().dedupEvery(-5).build());
         assertTrue(negative.getMessage().contains("--dedup-every"), negative.getMessage());
-        SaeException onGpu = assertThrows(SaeException.class,
-                () -> Trainer.withoutResampling(java.util.List.of(topk.toBuilder().dedupEvery(1000).build())));
+        SaeException onGpu = assertThrows(SaeException.class, () -> Trainer.withoutResampling(java.util.List.of(asked)));
         assertTrue(onGpu.getMessage().contains("GPU"), onGpu.getMessage());
-        assertEquals(0, Trainer.withoutResampling(java.util.List.of(topk)).get(0).effectiveDedupEvery(), "the default is off there");
+        assertEquals(topk, Trainer.withoutResampling(java.util.List.of(topk)).get(0), "nothing to change when off");
+        TrainConfig tooShort = topk.toBuilder().tokens(20L * 4096).dedupEvery(102_400).build();
+        assertEquals(0, Trainer.withoutResampling(java.util.List.of(tooShort)).get(0).effectiveDedupEvery(), "a run too short to check");
     }
 
     @Test
     void aCpuRunThatChecksIsNotResumedOnTheGpu() {
-        TrainConfig cpu = TrainConfig.defaults(Architecture.TOPK, 4096, 32).toBuilder().tokens(3_000_000).build();
+        TrainConfig cpu = TrainConfig.defaults(Architecture.TOPK, 4096, 32).toBuilder().tokens(3_000_000).dedupEvery(102_400).build();
         assertTrue(cpu.checksDuplicates());
         com.fasterxml.jackson.databind.JsonNode effective = cpu.toJson().path("effective");
-        TrainConfig gpu = cpu.toBuilder().device(Device.CUDA).build();
+        TrainConfig gpu = cpu.toBuilder().dedupEvery(-1).device(Device.CUDA).build();
         SaeException e = assertThrows(SaeException.class, () -> Trainer.pinRecordedAutoValues(gpu, effective, null));
         assertTrue(e.getMessage().contains("--device cpu"), e.getMessage());
         // a run too short for a check (20 steps: the first check would be at step 25) trains the same without it
         TrainConfig shortGpu = gpu.toBuilder().tokens(20L * gpu.batchSize()).build();
         assertFalse(cpu.toBuilder().tokens(20L * cpu.batchSize()).build().checksDuplicates());
         assertEquals(0, Trainer.pinRecordedAutoValues(shortGpu, effective, null).effectiveDedupEvery());
-        assertEquals(cpu.effectiveDedupEvery(), Trainer.pinRecordedAutoValues(cpu, effective, null).dedupEvery(), "pinned on the CPU");
+        TrainConfig cpuAuto = cpu.toBuilder().dedupEvery(-1).build();
+        assertEquals(cpu.effectiveDedupEvery(), Trainer.pinRecordedAutoValues(cpuAuto, effective, null).dedupEvery(),
+                "a run left to the default resumes with what it recorded");
     }
 
     private static boolean rowEquals(SparseAutoencoder a, SparseAutoencoder b, int j) {
