@@ -213,22 +213,14 @@ final class DuplicateResampler implements AutoCloseable {
         double[] weight = new double[rows];
         double total = 0;
         for (int r = 0; r < rows; r++) {
-            double ss = 0;
-            for (int c = 0, o = r * d; c < d; c++) {
-                ss += (double) g[o + c] * g[o + c];
-            }
-            weight[r] = ss;
-            total += ss;
+            weight[r] = Losses.sumSquares(g, r * d, d);
+            total += weight[r];
         }
         float[] wEnc = sae.wEncT().data();
         float[] wDec = sae.wDec().data();
         double encNorm = 0;
         for (int j = 0; j < n; j++) {
-            double ss = 0;
-            for (int c = 0, o = j * d; c < d; c++) {
-                ss += (double) wEnc[o + c] * wEnc[o + c];
-            }
-            encNorm += Math.sqrt(ss);
+            encNorm += Math.sqrt(Losses.sumSquares(wEnc, j * d, d));
         }
         float encScale = (float) (ENCODER_SCALE * encNorm / n);
         for (int j = 0; j < n; j++) {

@@ -53,7 +53,7 @@ public final class Initializer {
         }
         if (config.architecture() == Architecture.RELU) {
             for (int j = 0; j < n; j++) {
-                float s = 0.1f / (float) Math.sqrt(sumSquares(dec, j * d, d));
+                float s = 0.1f / (float) Math.sqrt(Math.max(Losses.sumSquares(dec, j * d, d), 1e-30));
                 for (int i = 0; i < d; i++) {
                     dec[j * d + i] *= s;
                     enc[j * d + i] = dec[j * d + i];
@@ -106,14 +106,6 @@ public final class Initializer {
                 sae.bEnc()[j0 + c] = (th == null ? 0f : th[j0 + c]) - q;
             }
         }
-    }
-
-    private static double sumSquares(float[] a, int off, int len) {
-        double s = 0;
-        for (int i = 0; i < len; i++) {
-            s += (double) a[off + i] * a[off + i];
-        }
-        return Math.max(s, 1e-30);
     }
 
     /**

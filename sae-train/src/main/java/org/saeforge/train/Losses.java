@@ -31,6 +31,15 @@ final class Losses {
         return Math.max(tv, 1e-30);
     }
 
+    /** Σ a[off+i]² over {@code len} values, accumulated in double in index order. */
+    static double sumSquares(float[] a, int off, int len) {
+        double s = 0;
+        for (int i = 0; i < len; i++) {
+            s += (double) a[off + i] * a[off + i];
+        }
+        return s;
+    }
+
     /** out[i] += Σ_r m[r][i], accumulated in double. */
     static void addColumnSums(float[] m, int rows, int dIn, float[] out) {
         double[] acc = new double[dIn];
