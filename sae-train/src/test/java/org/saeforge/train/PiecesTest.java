@@ -343,6 +343,22 @@ class PiecesTest {
         assertEquals(0.02, topk.reviveRateAt(s, warm), 1e-12, "the full rate at the peak learning rate");
         assertEquals(0.02 * Math.sqrt(s.lrAt(warm + 50) / s.peakLr()), topk.reviveRateAt(s, warm + 50), 1e-12);
         assertEquals(0.0, topk.reviveRateAt(s, 0), 1e-12, "no step while the learning rate is 0");
+        TrainConfig longWarm = topk.toBuilder().warmupSteps(100).build();
+        LrSchedule ls = longWarm.schedule();
+        assertTrue(ls.lrAt(1) < TrainConfig.REVIVE_MIN_LR * ls.peakLr() && longWarm.reviveRateAt(ls, 1) > 0,
+                "the warm-up's low rates still revive");
+        long steps = topk.steps();
+        long last = warm;
+        while (s.lrAt(last + 1) >= TrainConfig.REVIVE_MIN_LR * s.peakLr()) {
+            last++;
+        }
+        assertTrue(last > warm + 50 && last < steps - 1, "the decay crosses the cut before the end: " + last);
+        assertEquals(0.02 * Math.sqrt(s.lrAt(last) / s.peakLr()), topk.reviveRateAt(s, last), 1e-12, "on at the cut");
+        for (long step = last + 1; step < steps; step++) {
+            assertEquals(0.0, topk.reviveRateAt(s, step), 0.0, "off below the cut after the warm-up, step " + step);
+        }
+        TrainConfig flat = topk.toBuilder().lrSchedule(LrSchedule.Shape.CONSTANT).build();
+        assertEquals(0.02, flat.reviveRateAt(flat.schedule(), steps - 1), 1e-12, "a constant rate revives to the end");
         TrainConfig back = TrainConfig.fromJson(topk.toBuilder().reviveAfter(777).reviveRate(0.05).build().toJson());
         assertEquals(777, back.reviveAfter());
         assertEquals(0.05, back.reviveRate());
