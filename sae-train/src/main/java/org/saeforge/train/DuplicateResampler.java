@@ -3,6 +3,7 @@ package org.saeforge.train;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 import org.saeforge.core.kernels.cpu.DenseGemm;
+import org.saeforge.core.kernels.cpu.LatentGroups;
 import org.saeforge.core.kernels.cpu.WorkerPool;
 import org.saeforge.core.model.SparseAutoencoder;
 import org.saeforge.core.tensor.FloatMatrix;
@@ -63,10 +64,10 @@ final class DuplicateResampler implements AutoCloseable {
     private final DenseGemm gemm;
     private final long everySteps;
     private final float[] cosRow;
-    /** The batch's codes by latent: rows and values of latent j at [start[j], start[j+1]), rows ascending. */
-    private final int[] start;
-    private int[] byRow = new int[0];
-    private float[] byValue = new float[0];
+    /** The batch's codes grouped by latent, rows ascending within a latent. */
+    private final LatentGroups groups = new LatentGroups();
+    /** The batch's code values (read through {@link #groups}' entries). */
+    private float[] values;
     private final double[] mass;
 
     /** @param everySteps steps between checks ({@link TrainConfig#dedupEverySteps}) */
@@ -78,7 +79,6 @@ final class DuplicateResampler implements AutoCloseable {
         this.pool = new WorkerPool(Math.max(1, threads));
         this.gemm = DenseGemm.create(pool);
         this.cosRow = new float[numLatents];
-        this.start = new int[numLatents + 1];
         this.mass = new double[numLatents];
     }
 
@@ -149,54 +149,41 @@ final class DuplicateResampler implements AutoCloseable {
         return count;
     }
 
-    /** Groups the positive entries of {@code codes} by latent ({@link #start}), summing each latent's activation. */
+    /** Groups the batch's codes by latent ({@link LatentGroups}) and sums each latent's positive activation. */
     private void byLatent(SparseCodes codes) {
+        groups.group(codes);
+        values = codes.values();
         int[] idx = codes.indices();
-        float[] val = codes.values();
-        int nnz = codes.nnz();
-        Arrays.fill(start, 0);
         Arrays.fill(mass, 0);
-        for (int p = 0; p < nnz; p++) {
-            if (val[p] > 0f) {
-                start[idx[p] + 1]++;
-                mass[idx[p]] += val[p];
-            }
-        }
-        for (int j = 0; j < numLatents; j++) {
-            start[j + 1] += start[j];
-        }
-        if (byRow.length < start[numLatents]) {
-            byRow = new int[start[numLatents]];
-            byValue = new float[start[numLatents]];
-        }
-        int[] fill = Arrays.copyOf(start, numLatents);
-        for (int r = 0; r < codes.rows(); r++) {
-            for (int p = codes.rowStart(r); p < codes.rowEnd(r); p++) {
-                if (val[p] > 0f) {
-                    int at = fill[idx[p]]++;
-                    byRow[at] = r;
-                    byValue[at] = val[p];
-                }
+        for (int p = 0; p < codes.nnz(); p++) {
+            if (values[p] > 0f) {
+                mass[idx[p]] += values[p];
             }
         }
     }
 
-    /** {@code Σ_rows min(z_i, z_j) / min(Σ z_i, Σ z_j)} over the batch; 0 when either did not fire. */
+    /**
+     * {@code Σ_rows min(z_i, z_j) / min(Σ z_i, Σ z_j)} over the batch, with z the positive part of the codes; 0 when
+     * either did not fire.
+     */
     double overlap(int i, int j) {
         double smaller = Math.min(mass[i], mass[j]);
         if (!(smaller > 0)) {
             return 0;
         }
+        int[] start = groups.starts();
+        int[] row = groups.rows();
+        int[] entry = groups.entries();
         double shared = 0;
         int a = start[i];
         int b = start[j];
         while (a < start[i + 1] && b < start[j + 1]) {
-            if (byRow[a] < byRow[b]) {
+            if (row[a] < row[b]) {
                 a++;
-            } else if (byRow[a] > byRow[b]) {
+            } else if (row[a] > row[b]) {
                 b++;
             } else {
-                shared += Math.min(byValue[a], byValue[b]);
+                shared += Math.max(0f, Math.min(values[entry[a]], values[entry[b]]));
                 a++;
                 b++;
             }

@@ -5,9 +5,10 @@ import org.saeforge.core.tensor.SparseCodes;
 
 /**
  * The entries of a batch's codes grouped by latent (a counting sort, stable: ascending row within a latent), so that
- * each latent's gradient row is summed by one worker in a fixed order. Buffers are reused between batches.
+ * each latent's gradient row is summed by one worker in a fixed order (and, in the trainer, that the duplicate check
+ * can walk two latents' rows side by side). Buffers are reused between batches.
  */
-final class LatentGroups {
+public final class LatentGroups {
     private int[] counts = new int[0];
     /** Entries of latent j are positions start[j] .. start[j+1] of entry/row. */
     int[] start = new int[1];
@@ -18,7 +19,8 @@ final class LatentGroups {
     private float[] sortedCoef = new float[0];
     private int nnz;
 
-    void group(SparseCodes codes) {
+    /** Groups the entries of {@code codes}; the arrays below stay valid until the next call. */
+    public void group(SparseCodes codes) {
         int n = codes.numLatents();
         nnz = codes.nnz();
         if (counts.length < n) {
@@ -48,6 +50,21 @@ final class LatentGroups {
                 row[q] = r;
             }
         }
+    }
+
+    /** Latent j's entries are positions {@code starts()[j] .. starts()[j+1]} of {@link #entries} and {@link #rows}. */
+    public int[] starts() {
+        return start;
+    }
+
+    /** The codes' entry (index into their indices and values) at each grouped position. */
+    public int[] entries() {
+        return entry;
+    }
+
+    /** The row of the entry at each grouped position (ascending within a latent). */
+    public int[] rows() {
+        return row;
     }
 
     /** Takes {@code coef} (indexed by the codes' entries) as the coefficients of {@link #accumulate}, in group order. */
