@@ -48,8 +48,9 @@ final class DuplicateResampler implements AutoCloseable {
      * ... and over this many rows at most. With checks up to three quarters of a 10M-row run (1× data, 2441 steps) its
      * training FVU rose from step 768 on (0.101 → 0.138 by step 1512, against 0.095 without checks): latents restarted
      * late, at a decayed rate, were never trained far. Checks over the first 2.5M rows only kept it with the run
-     * without checks (0.0935 at step 1512), until an unexplained jump in its last 41 steps (test FVU 0.110 against
-     * 0.080); every run of up to 3M rows measured checks until three quarters.
+     * without checks (0.0935 at step 1512), until a jump in its last 41 steps (test FVU 0.110 against 0.080), which
+     * was revival's, not the checks' ({@link TrainConfig#REVIVE_MIN_LR}; with revival's stop 0.0722 against 0.0767);
+     * every run of up to 3M rows measured checks until three quarters.
      */
     static final long LAST_CHECK_ROWS = 2_500_000;
     /** Latents whose rows one check compares with all (the decoder product of a 4096-row batch). */

@@ -683,8 +683,9 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
      * Measured every 25 batches (102,400 rows at batch 4096; docs/training.md, "TopK: resampling duplicate latents"):
      * with as many latents as true features it closed the default rate's miss at 3M rows (test FVU 0.0838 → 0.0754,
      * the best rate without checks 0.0753) and at 16384 latents and 1M rows it beat every rate without checks (0.094
-     * against 0.113), but the quickstart (2048 latents on 1,024 features, 25 passes over its rows) ended 8.5% worse,
-     * 4096 latents on 2048 features at d_in 256 1.2% worse, and a 10M-row run 37% worse, so it is not a default.
+     * against 0.113), but the quickstart (2048 latents on 1,024 features, 25 passes over its rows) ended 8.5% worse
+     * (6.6% since revival stops at the end of the decay) and 4096 latents on 2048 features at d_in 256 1.2% worse, so
+     * it is not a default.
      */
     public long effectiveDedupEvery() {
         return Math.max(0, dedupEvery);
