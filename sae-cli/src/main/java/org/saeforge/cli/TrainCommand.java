@@ -168,6 +168,12 @@ final class TrainCommand implements Callable<Integer> {
                     + "moving on its momentum (default: on for relu).")
     Boolean lazyAdam;
 
+    @Option(names = "--lr-race", negatable = true,
+            description = "topk with the default learning rate, one SAE on the CPU: train 1, 1.5 and 2.25 times the default rate side by "
+                    + "side over the first 30%% of the run and go on with the one of the lowest batch FVU (default: on there; about 1.6x "
+                    + "the compute; --no-lr-race trains at the default rate alone).")
+    Boolean lrRace;
+
     @Option(names = "--dedup-every", paramLabel = "ROWS", converter = Counts.class,
             description = "topk: rows between checks for duplicate latents (decoder cosine above 0.5, more than half of their activation on "
                     + "the same rows); of each pair the weaker restarts on the residual of a high-error row, up to 3/4 of the run and 2.5M "
@@ -334,6 +340,10 @@ final class TrainCommand implements Callable<Integer> {
         if (dedupEvery != null) {
             // TrainConfig refuses it for the other architectures and the GPU
             base.dedupEvery(dedupEvery);
+        }
+        if (lrRace != null) {
+            // TrainConfig refuses it with --lr, for the other architectures and the GPU; the Trainer for a sweep
+            base.lrRace(lrRace);
         }
         if (lazyAdam != null) {
             // TrainConfig refuses it for the other architectures

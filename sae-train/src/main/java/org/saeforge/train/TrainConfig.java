@@ -53,6 +53,10 @@ import org.saeforge.core.model.Architecture;
  *                       ({@link AdamOptimizer}); null (default) means on for ReLU ({@link #effectiveLazyAdam})
  * @param dedupEvery     TopK on the CPU: rows between checks for duplicate latents, whose duplicates restart on
  *                       residuals ({@link DuplicateResampler}); -1 (default) and 0 mean off ({@link #effectiveDedupEvery})
+ * @param lrRace         TopK on the CPU with the default learning rate: race {@link #RACE_FACTORS} times the default
+ *                       rate over the first {@link #RACE_UNTIL} of the run and train on with the one of the lowest batch
+ *                       FVU ({@link LrRace}); null (default) means on where it applies ({@link #effectiveLrRace}), false off
+ * @param lrRaced        the rate a race chose (or a racer's rate while it runs); NaN (default) before a race
  * @param l0Coef         JumpReLU: L0 penalty coefficient; NaN (default) means 1 with a target L0 (k > 0) and is
  *                       required without one
  * @param sparsityWarmup fraction of the run over which the L1/L0 coefficient rises linearly from 0; -1 (default) means
@@ -87,7 +91,7 @@ import org.saeforge.core.model.Architecture;
 public record TrainConfig(Architecture architecture, int numLatents, int k, int batchSize, long tokens, long seed, double lr,
                           int warmupSteps, LrSchedule.Shape lrSchedule, double lrDecayStart, double lrFinal, int kStart,
                           double kAnneal, long deadAfter, long reviveAfter, double reviveRate, double auxKCoef, int kAux, double l1Coef, double l1Relief, Boolean lazyAdam, long dedupEvery,
-                          double l0Coef, double sparsityWarmup, double bandwidth, double initThreshold, double thresholdLr, List<Integer> prefixes, long evalRows,
+                          Boolean lrRace, double lrRaced, double l0Coef, double sparsityWarmup, double bandwidth, double initThreshold, double thresholdLr, List<Integer> prefixes, long evalRows,
                           long bufferBytes, BadRowPolicy badRows, Device device, int threads, int logEvery, double maxNormRatio,
                           boolean normalizeActivations, long checkpointEvery, int keepCheckpoints, GemmPrecision gemmPrecision,
                           long trainRows, int dIn) {
@@ -108,6 +112,14 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
     public static final double DEFAULT_L1_RELIEF = 1.0 / 1024;
     /** The dead window never exceeds this many rows (sparsify's fixed default). */
     public static final long MAX_DEAD_AFTER = 10_000_000L;
+    /** The learning rates a race tries, as multiples of the default rate (docs/training.md, "TopK: a learning-rate race"). */
+    public static final double[] RACE_FACTORS = {1, 1.5, 2.25};
+    /** The fraction of the run the racers train side by side before the one of the lowest batch FVU goes on alone. */
+    public static final double RACE_UNTIL = 0.3;
+    /** The fraction of the run, ending at the decision, over which each racer's batch FVU is averaged. */
+    public static final double RACE_WINDOW = 0.05;
+    /** Runs shorter than this many steps do not race (too few steps to tell rates apart). */
+    public static final long RACE_MIN_STEPS = 50;
 
     public TrainConfig {
         if (architecture == null || badRows == null || device == null || lrSchedule == null || gemmPrecision == null) {
@@ -195,6 +207,20 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         }
         if (dedupEvery > 0 && architecture != Architecture.TOPK) {
             throw new SaeException("--dedup-every applies to --architecture topk only (measured there), not " + arch);
+        }
+        if (Boolean.TRUE.equals(lrRace)) {
+            if (!Double.isNaN(lr)) {
+                throw new SaeException("--lr-race races the default learning rate: leave --lr out, or use --no-lr-race");
+            }
+            if (architecture != Architecture.TOPK) {
+                throw new SaeException("--lr-race applies to --architecture topk only (measured there), not " + arch);
+            }
+            if (device == Device.CUDA) {
+                throw new SaeException("--lr-race is not implemented on --device cuda yet; leave it out there");
+            }
+        }
+        if (!Double.isNaN(lrRaced) && !(lrRaced > 0 && Double.isFinite(lrRaced))) {
+            throw new SaeException("lr_raced must be a positive learning rate, got " + lrRaced);
         }
         if (dedupEvery > 0 && device == Device.CUDA) {
             throw new SaeException("--dedup-every is not implemented on --device cuda yet; use 0 or leave it out there");
@@ -318,6 +344,14 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         if (!Double.isNaN(lr)) {
             return lr;
         }
+        if (!Double.isNaN(lrRaced)) {
+            return lrRaced;
+        }
+        return ruleLr();
+    }
+
+    /** The default learning rate before any race: {@link #autoLr} held at most the ceiling of the row width. */
+    public double ruleLr() {
         double auto = autoLr(architecture, numLatents, steps(), passes(), l1Coef);
         return dIn > 0 ? Math.min(auto, Math.max(sparsifyLr(numLatents), lrCeiling(architecture, dIn))) : auto;
     }
@@ -712,6 +746,41 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
     }
 
     /**
+     * Whether this run races its learning rate ({@link LrRace}), or raced it: the given value, by default on for TopK
+     * with the default rate ({@code --lr} left out) on the CPU in runs of at least {@link #RACE_MIN_STEPS} steps.
+     */
+    public boolean effectiveLrRace() {
+        boolean applies = architecture == Architecture.TOPK && Double.isNaN(lr) && device != Device.CUDA && steps() >= RACE_MIN_STEPS;
+        return lrRace != null ? lrRace && applies : applies;
+    }
+
+    /** Whether the race is still to run: {@link #effectiveLrRace} and no rate chosen yet. */
+    public boolean racesLr() {
+        return effectiveLrRace() && Double.isNaN(lrRaced);
+    }
+
+    /** The racers: this configuration at each of {@link #RACE_FACTORS} times the default rate. */
+    public List<TrainConfig> raceCandidates() {
+        double base = ruleLr();
+        List<TrainConfig> out = new ArrayList<>();
+        for (double f : RACE_FACTORS) {
+            out.add(toBuilder().lrRaced(base * f).build());
+        }
+        return out;
+    }
+
+    /** The step after which the race is decided: {@link #RACE_UNTIL} of the run. */
+    public long raceDecisionStep() {
+        return Math.max(1, Math.round(RACE_UNTIL * steps()));
+    }
+
+    /** The first step whose batch FVU counts in the race: {@link #RACE_WINDOW} of the run before its end (at least 2 steps). */
+    public long raceWindowStart() {
+        long end = raceDecisionStep();
+        return Math.max(0, end - Math.max(2, Math.round(RACE_WINDOW * steps())));
+    }
+
+    /**
      * Whether Adam leaves a latent that fires on no row of the batch as it is in that step (its weights and moments;
      * {@link AdamOptimizer}): the given value, by default on for ReLU and off for the others. Plain Adam keeps moving
      * such a latent on its momentum, and at the higher rates of short runs that carried ReLU latents past the point
@@ -797,6 +866,12 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
             o.put("lazy_adam", lazyAdam);
         }
         o.put("dedup_every", dedupEvery);
+        if (lrRace == null) {
+            o.putNull("lr_race");
+        } else {
+            o.put("lr_race", lrRace);
+        }
+        putMaybe(o, "lr_raced", lrRaced);
         putMaybe(o, "l0_coef", l0Coef);
         o.put("sparsity_warmup", sparsityWarmup);
         o.put("bandwidth", bandwidth);
@@ -827,6 +902,8 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         eff.put("l1_relief", effectiveL1Relief());
         eff.put("lazy_adam", effectiveLazyAdam());
         eff.put("dedup_every", effectiveDedupEvery());
+        eff.put("lr_race", effectiveLrRace());
+        putMaybe(eff, "lr_raced", lrRaced);
         eff.put("steps", steps());
         eff.put("passes", passes());
         ArrayNode ep = eff.putArray("prefixes");
@@ -874,6 +951,9 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         b.lazyAdam(!o.has("lazy_adam") ? Boolean.FALSE : o.path("lazy_adam").isNull() ? null : o.path("lazy_adam").asBoolean());
         // runs saved before duplicate resampling existed did not resample
         b.dedupEvery(o.path("dedup_every").asLong(0));
+        // runs saved before the race existed did not race
+        b.lrRace(!o.has("lr_race") ? Boolean.FALSE : o.path("lr_race").isNull() ? null : o.path("lr_race").asBoolean());
+        b.lrRaced(o.path("lr_raced").isNumber() ? o.path("lr_raced").asDouble() : Double.NaN);
         b.l0Coef(o.path("l0_coef").isNull() ? Double.NaN : o.path("l0_coef").asDouble());
         b.sparsityWarmup(o.path("sparsity_warmup").asDouble(-1));
         b.bandwidth(o.path("bandwidth").asDouble());
@@ -990,6 +1070,8 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         private double l1Relief = -1;
         private Boolean lazyAdam;
         private long dedupEvery = -1;
+        private Boolean lrRace;
+        private double lrRaced = Double.NaN;
         private double l0Coef = Double.NaN;
         private double sparsityWarmup = -1;
         private double bandwidth = 0.05;
@@ -1036,6 +1118,8 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
             l1Relief = c.l1Relief;
             lazyAdam = c.lazyAdam;
             dedupEvery = c.dedupEvery;
+            lrRace = c.lrRace;
+            lrRaced = c.lrRaced;
             l0Coef = c.l0Coef;
             sparsityWarmup = c.sparsityWarmup;
             bandwidth = c.bandwidth;
@@ -1059,7 +1143,7 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
 
         public TrainConfig build() {
             return new TrainConfig(architecture, numLatents, k, batchSize, tokens, seed, lr, warmupSteps, lrSchedule, lrDecayStart,
-                    lrFinal, kStart, kAnneal, deadAfter, reviveAfter, reviveRate, auxKCoef, kAux, l1Coef, l1Relief, lazyAdam, dedupEvery, l0Coef, sparsityWarmup, bandwidth, initThreshold,
+                    lrFinal, kStart, kAnneal, deadAfter, reviveAfter, reviveRate, auxKCoef, kAux, l1Coef, l1Relief, lazyAdam, dedupEvery, lrRace, lrRaced, l0Coef, sparsityWarmup, bandwidth, initThreshold,
                     thresholdLr, prefixes, evalRows, bufferBytes, badRows, device, threads, logEvery, maxNormRatio, normalizeActivations,
                     checkpointEvery, keepCheckpoints, gemmPrecision, trainRows, dIn);
         }
@@ -1167,6 +1251,16 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         /** -1: the default ({@link TrainConfig#effectiveDedupEvery}); 0: off. */
         public Builder dedupEvery(long v) {
             dedupEvery = v;
+            return this;
+        }
+
+        public Builder lrRace(Boolean v) {
+            lrRace = v;
+            return this;
+        }
+
+        public Builder lrRaced(double v) {
+            lrRaced = v;
             return this;
         }
 

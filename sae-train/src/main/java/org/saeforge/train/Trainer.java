@@ -48,6 +48,9 @@ public final class Trainer {
     public static final String RUN_FILE = "run.json";
     public static final String SWEEP_FILE = "sweep.json";
     public static final String CHECKPOINTS_DIR = Checkpoint.DIR;
+    /** Where a learning-rate race keeps its racers' metrics logs ({@code lr<rate>/metrics.jsonl}) and its result. */
+    public static final String RACE_DIR = "lr-race";
+    public static final String RACE_FILE = "race.json";
 
     private final List<TrainConfig> configs;
     private final List<String> names;
@@ -78,6 +81,9 @@ public final class Trainer {
                 throw new SaeException("the SAEs of a sweep must share batch size, tokens, seed, eval rows, buffer, bad-row policy, "
                         + "device, threads, GEMM precision, norm settings, log and checkpoint cadence");
             }
+        }
+        if (configs.size() > 1 && configs.stream().anyMatch(c -> Boolean.TRUE.equals(c.lrRace()))) {
+            throw new SaeException("--lr-race races the learning rate of one SAE; a sweep trains each at its own rate (leave --lr-race out)");
         }
         this.configs = List.copyOf(configs);
         this.names = memberNames(configs);
@@ -223,7 +229,9 @@ public final class Trainer {
         Device device = shared.device() == Device.AUTO && !gpuTrainsAll ? Device.CPU : shared.device();
         try (Kernels kernels = KernelsFactory.create(device, shared.threads())) {
             boolean onDevice = gpuTrainsAll && deviceBackend.applies(kernels);
-            List<TrainConfig> configs = onDevice ? withoutResampling(runConfigs) : runConfigs;
+            // the GPU loop does not race yet; a sweep trains each SAE at its own rate
+            List<TrainConfig> configs = onDevice ? withoutRace(withoutResampling(runConfigs))
+                    : runConfigs.size() > 1 ? withoutRace(runConfigs) : runConfigs;
             String backend = kernels.name() + (kernels instanceof CpuKernels c ? "/" + c.gemmName() : "")
                     + (onDevice ? "/" + shared.gemmPrecision().suffix() : "");
             long steps = shared.steps();
@@ -231,6 +239,7 @@ public final class Trainer {
             Loop loop = onDevice
                     ? new DeviceLoop(configs, names, listener).run(deviceBackend, kernels, backend, source, split, options, outDir, meta, resume)
                     : runSteps(configs, kernels, backend, source, split, options, outDir, meta, resume);
+            configs = loop.configs();
             listener.onTrainingDone(steps, loop.seconds());
             if (loop.badRows() > 0) {
                 listener.onInfo("skipped " + loop.badRows() + " training rows holding NaN or infinity");
@@ -260,7 +269,7 @@ public final class Trainer {
                 if (outDir != null) {
                     Path dir = memberDir(outDir, names.get(i));
                     SaeLensFormat.write(sae, dir.resolve(SAELENS_DIR), eval.log10Density());
-                    writeRunInfo(dir, configs.get(i), dIn, result, loop.device());
+                    writeRunInfo(dir, configs.get(i), dIn, result, loop.device(), loop.race());
                 }
             }
             if (outDir != null && configs.size() > 1) {
@@ -279,10 +288,20 @@ public final class Trainer {
      */
     static TrainConfig pinRecordedAutoValues(TrainConfig c, JsonNode effective, List<String> differing) {
         TrainConfig.Builder b = c.toBuilder();
+        JsonNode raced = effective.path("lr_raced");
         JsonNode v = effective.path("lr");
-        if (Double.isNaN(c.lr()) && v.isNumber()) {
+        if (Double.isNaN(c.lr()) && Double.isNaN(c.lrRaced()) && raced.isNumber()) {
+            b.lrRaced(raced.asDouble()); // the rate the run's race chose: the run goes on with it, as it would have
+        } else if (Double.isNaN(c.lr()) && Double.isNaN(c.lrRaced()) && v.isNumber()) {
             b.lr(v.asDouble());
             describe(differing, "learning rate", v.asDouble(), c.effectiveLr(), "");
+        }
+        if (c.lrRace() == null) {
+            // a checkpoint that does not record it was written before the race existed, by a run without it
+            v = effective.path("lr_race");
+            if (!(v.isBoolean() && v.asBoolean())) {
+                b.lrRace(false);
+            }
         }
         v = effective.path("warmup_steps");
         if (c.warmupSteps() < 0 && v.canConvertToInt() && v.asInt() >= 0) {
@@ -400,8 +419,8 @@ public final class Trainer {
      * device-resident run (null on the CPU); {@code windowDead[i]} is the share of SAE i's latents that did not fire
      * within the last dead window of training (AuxK's definition), or null when the loop does not track it on the host.
      */
-    record Loop(List<SparseAutoencoder> saes, double seconds, long badRows, long normDropped, DeviceLoop.Report device,
-                double[] windowDead) {
+    record Loop(List<TrainConfig> configs, List<SparseAutoencoder> saes, double seconds, long badRows, long normDropped,
+                DeviceLoop.Report device, double[] windowDead, ObjectNode race) {
     }
 
     /** One logged step of one SAE, as metrics.jsonl and the listener get it. */
@@ -424,28 +443,51 @@ public final class Trainer {
         return out;
     }
 
+    /**
+     * The configurations with the learning-rate race turned off where it would run: the GPU loop does not race yet, and
+     * a sweep trains each SAE at its own rate (run.json records what ran).
+     */
+    static List<TrainConfig> withoutRace(List<TrainConfig> configs) {
+        return configs.stream().map(c -> c.racesLr() ? c.toBuilder().lrRace(false).build() : c).toList();
+    }
+
     private Loop runSteps(List<TrainConfig> runConfigs, Kernels kernels, String backend, ActivationSource source, HeldOutSplit split,
                           BatchStream.Options options, Path outDir, Map<String, Object> meta, Checkpoint.Loaded resume) {
         int dIn = source.dIn();
-        List<Member> members = new ArrayList<>();
-        for (int i = 0; i < runConfigs.size(); i++) {
-            members.add(new Member(names.get(i), runConfigs.get(i), dIn));
+        // a run with the default TopK rate races rates first; its racers all carry the run's (empty) name
+        LrRace race = runConfigs.size() == 1 && runConfigs.get(0).racesLr() && resume == null ? new LrRace(runConfigs.get(0)) : null;
+        if (race != null && !raceFits(race.racers().size(), runConfigs.get(0), dIn, options.bufferBytes())) {
+            race = null;
+            runConfigs = withoutRace(runConfigs);
         }
+        List<TrainConfig> memberConfigs = race == null ? runConfigs : race.racers();
+        List<Member> members = new ArrayList<>();
         try {
-            return runSteps(members, runConfigs, kernels, backend, source, split, options, outDir, meta, resume);
+            for (int i = 0; i < memberConfigs.size(); i++) {
+                members.add(new Member(race == null ? names.get(i) : names.get(0), memberConfigs.get(i), dIn));
+            }
+            return runSteps(members, memberConfigs, race, kernels, backend, source, split, options, outDir, meta, resume);
         } finally {
             members.forEach(Member::close);
         }
     }
 
-    private Loop runSteps(List<Member> members, List<TrainConfig> runConfigs, Kernels kernels, String backend, ActivationSource source,
-                          HeldOutSplit split, BatchStream.Options options, Path outDir, Map<String, Object> meta, Checkpoint.Loaded resume) {
+    private Loop runSteps(List<Member> allMembers, List<TrainConfig> runConfigs, LrRace race, Kernels kernels, String backend,
+                          ActivationSource source, HeldOutSplit split, BatchStream.Options options, Path outDir, Map<String, Object> meta,
+                          Checkpoint.Loaded resume) {
+        List<Member> members = allMembers;
         TrainConfig shared = runConfigs.get(0);
         int dIn = source.dIn();
         int b = shared.batchSize();
         long steps = shared.steps();
         try (BatchStream stream = new BatchStream(source, split, shared.seed(), options)) {
-            listener.onStart(steps, steps * b, describe(runConfigs, names, source, split, backend, resume));
+            listener.onStart(steps, steps * b, describe(race == null ? runConfigs : List.of(runConfigs.get(0).toBuilder().lrRaced(Double.NaN).build()),
+                    names, source, split, backend, resume));
+            if (race != null) {
+                listener.onInfo("racing the learning rate: " + String.join(", ", race.labels()) + " side by side over the first "
+                        + race.decisionStep() + " steps, then the one of the lowest batch FVU trains on alone (no checkpoint before step "
+                        + race.decisionStep() + "; --no-lr-race turns it off)");
+            }
             FloatMatrix batch = new FloatMatrix(b, dIn);
             long startStep = 0;
             double secondsBefore = 0;
@@ -470,7 +512,9 @@ public final class Trainer {
                             + resume.run().rowsServed(), null);
                 }
             }
-            List<BufferedWriter> metrics = openMetrics(outDir, names, startStep);
+            Path raceDir = outDir == null || race == null ? null : outDir.resolve(RACE_DIR);
+            List<String> logNames = race == null ? names : race.labels();
+            List<BufferedWriter> metrics = openMetrics(race == null ? outDir : raceDir, logNames, startStep);
             int logEvery = shared.effectiveLogEvery();
             long every = shared.effectiveCheckpointEvery();
             long t0 = System.nanoTime();
@@ -479,21 +523,54 @@ public final class Trainer {
                     if (step > startStep || resume != null) {
                         stream.next(batch);
                     }
-                    for (Member m : members) {
-                        m.step(kernels, batch, step);
+                    boolean racing = race != null && members.size() > 1;
+                    for (int i = 0; i < members.size(); i++) {
+                        if (!racing) {
+                            members.get(i).step(kernels, batch, step);
+                        } else if (!race.isOut(i)) {
+                            raceStep(race, i, members.get(i), kernels, batch, step);
+                        }
                     }
                     long tokens = (step + 1) * b;
                     if ((step + 1) % logEvery == 0 || step == steps - 1) {
                         double secs = (System.nanoTime() - t0) / 1e9;
                         double rps = (step + 1 - startStep) * (double) b / Math.max(secs, 1e-9);
                         List<Logged> logged = new ArrayList<>();
-                        for (Member m : members) {
-                            logged.add(new Logged(m.config, m.last, m.lastLr, m.dead.deadFraction(), m.thresholdSummary()));
+                        List<String> shown = new ArrayList<>();
+                        List<BufferedWriter> files = new ArrayList<>();
+                        for (int i = 0; i < members.size(); i++) {
+                            Member m = members.get(i);
+                            if (!racing || !race.isOut(i)) {
+                                logged.add(new Logged(m.config, m.last, m.lastLr, m.dead.deadFraction(), m.thresholdSummary()));
+                                shown.add(racing ? logNames.get(i) : names.get(i));
+                                files.add(metrics.get(i));
+                            }
                         }
-                        report(listener, names, logged, metrics, step + 1, tokens, rps);
+                        report(listener, shown, logged, files, step + 1, tokens, rps);
+                    }
+                    if (racing && step + 1 == race.decisionStep()) {
+                        int w = race.decide();
+                        listener.onInfo(race.summary());
+                        for (int i = 0; i < members.size(); i++) {
+                            if (i != w) {
+                                members.get(i).close();
+                            }
+                        }
+                        members = List.of(members.get(w));
+                        metrics.forEach(Trainer::closeQuietly);
+                        if (outDir != null) {
+                            AtomicFiles.writeString(raceDir.resolve(RACE_FILE), Json.pretty(race.toJson()) + "\n");
+                            Path from = memberDir(raceDir, logNames.get(w)).resolve(METRICS_FILE);
+                            try {
+                                AtomicFiles.writeString(outDir.resolve(METRICS_FILE), Files.readString(from, StandardCharsets.UTF_8));
+                            } catch (IOException e) {
+                                throw SaeException.internal(from + ": cannot read the race's metrics log (" + e.getMessage() + ")", e);
+                            }
+                        }
+                        metrics = openMetrics(outDir, names, step + 1);
                     }
                     boolean due = every > 0 && tokens / every > (tokens - b) / every;
-                    if (outDir != null && due && step + 1 < steps) {
+                    if (outDir != null && due && step + 1 < steps && !(race != null && members.size() > 1)) {
                         checkpoint(outDir, members, step + 1, stream, secondsBefore + (System.nanoTime() - t0) / 1e9, options, source);
                     }
                 }
@@ -513,7 +590,48 @@ public final class Trainer {
             }
             List<SparseAutoencoder> saes = members.stream().map(m -> m.sae).toList();
             double[] windowDead = members.stream().mapToDouble(m -> m.dead.deadFraction()).toArray();
-            return new Loop(saes, seconds, stream.badRows(), stream.normDropped(), null, windowDead);
+            return new Loop(members.stream().map(m -> m.config).toList(), saes, seconds, stream.badRows(), stream.normDropped(), null,
+                    windowDead, race == null ? null : race.toJson());
+        }
+    }
+
+    /**
+     * Whether the heap holds the racers: their estimated memory ({@link #memberBytes}) and the shuffle buffer within half
+     * of the heap left (the rest is the collector's room). Says why not when they do not fit.
+     */
+    private boolean raceFits(int racers, TrainConfig c, int dIn, long bufferBytes) {
+        Runtime rt = Runtime.getRuntime();
+        long left = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
+        long need = bufferBytes + racers * memberBytes(c, dIn);
+        if (need <= left / 2) {
+            return true;
+        }
+        listener.onInfo(String.format(Locale.ROOT, "not racing the learning rate: %d racers and the shuffle buffer need about %.2f GiB, more than"
+                + " half of the %.2f GiB of heap left; training at the default rate (JAVA_OPTS=-Xmx... gives the JVM more; --no-lr-race"
+                + " says this is meant)", racers, need / (double) (1L << 30), left / (double) (1L << 30)));
+        return false;
+    }
+
+    /**
+     * A generous estimate of one SAE's training memory on the CPU: weights and Adam moments (6 n d floats), the
+     * objective's batch-sized scratch (8 b d) and the batch's pre-activations and their selections (3 b n).
+     */
+    static long memberBytes(TrainConfig c, int dIn) {
+        long n = c.numLatents();
+        long b = c.batchSize();
+        return 4L * (6 * n * dIn + 8 * b * dIn + 3 * b * n);
+    }
+
+    /** A racer's step: its batch FVU counts in the race; a loss that is not finite takes it out of the race. */
+    private static void raceStep(LrRace race, int i, Member m, Kernels kernels, FloatMatrix batch, long step) {
+        try {
+            StepStats s = m.step(kernels, batch, step);
+            race.record(i, step, s.fvu());
+        } catch (SaeException e) {
+            race.drop(i, "loss not finite at step " + (step + 1));
+            if (race.allOut()) {
+                throw new SaeException("training diverged at step " + step + " at every learning rate of the race; lower --lr or check the data");
+            }
         }
     }
 
@@ -522,8 +640,8 @@ public final class Trainer {
         TrainConfig c = configs.get(0);
         String what;
         if (configs.size() == 1) {
-            what = String.format(Locale.ROOT, "%s %d latents%s, batch %d, %d steps, lr %.3g", c.architecture().cliName(), c.numLatents(),
-                    c.k() > 0 ? ", k=" + c.k() : "", c.batchSize(), c.steps(), c.effectiveLr());
+            what = String.format(Locale.ROOT, "%s %d latents%s, batch %d, %d steps, lr %s%.3g", c.architecture().cliName(), c.numLatents(),
+                    c.k() > 0 ? ", k=" + c.k() : "", c.batchSize(), c.steps(), c.racesLr() ? "race from " : "", c.effectiveLr());
         } else {
             what = String.format(Locale.ROOT, "sweep of %d SAEs (%s), batch %d, %d steps", configs.size(), String.join(", ", names),
                     c.batchSize(), c.steps());
@@ -652,7 +770,7 @@ public final class Trainer {
         }
     }
 
-    private static void writeRunInfo(Path dir, TrainConfig config, int dIn, TrainResult result, DeviceLoop.Report device) {
+    private static void writeRunInfo(Path dir, TrainConfig config, int dIn, TrainResult result, DeviceLoop.Report device, ObjectNode race) {
         ObjectNode info = Json.object();
         ObjectNode cfg = config.toJson();
         cfg.put("d_in", dIn);
@@ -660,6 +778,18 @@ public final class Trainer {
         info.set("metrics", result.toJson());
         if (device != null) {
             info.set("device", device.toJson());
+        }
+        if (race == null && !Double.isNaN(config.lrRaced())) {
+            // a run resumed after its race: the race's result as it was saved then
+            Path saved = dir.resolve(RACE_DIR).resolve(RACE_FILE);
+            try {
+                race = Files.exists(saved) ? (ObjectNode) Json.mapper().readTree(saved.toFile()) : null;
+            } catch (IOException | ClassCastException e) {
+                race = null; // run.json goes without it; the configuration still records the chosen rate
+            }
+        }
+        if (race != null) {
+            info.set("lr_race", race);
         }
         AtomicFiles.writeString(dir.resolve(RUN_FILE), Json.pretty(info) + "\n");
     }
