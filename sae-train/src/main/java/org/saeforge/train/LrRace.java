@@ -10,28 +10,40 @@ import org.saeforge.core.io.Json;
 /**
  * The learning-rate race of a TopK run with the default rate ({@link TrainConfig#effectiveLrRace}): the racers, one per
  * {@link TrainConfig#RACE_FACTORS} times the default rate, train side by side on the same batches from the same
- * initial weights; each one's batch FVU (measured before its step, so on rows it has not trained on yet unless the data
- * repeats) is averaged over {@link TrainConfig#raceWindowStart} to {@link TrainConfig#raceDecisionStep}, and the racer
- * with the lowest mean trains on alone. A racer whose loss stops being finite drops out. Everything here follows from
- * the racers' steps, so a run that is started again from step 0 races to the same choice.
+ * initial weights. Each one's batch FVU (measured before its step, so on rows it has not trained on yet unless the data
+ * repeats) is averaged over two windows of {@link TrainConfig#raceWindow} steps: {@code late}, ending at
+ * {@link TrainConfig#raceDecisionStep}, and {@code early}, ending two windows before. The racer with the lowest
+ * projection {@code late² / early} (its FVU two windows on, were it to keep falling at the pace of the last two) trains
+ * on alone: a higher rate is ahead early in a run, and a lower rate still falling faster often ends ahead
+ * (docs/training.md, "TopK: a learning-rate race"). A racer whose loss stops being finite drops out. Everything here
+ * follows from the racers' steps, so a run started again from step 0 races to the same choice.
  */
 final class LrRace {
     private final List<TrainConfig> racers;
-    private final long windowStart;
+    private final long lateStart;
+    private final long earlyStart;
+    private final long earlyEnd;
     private final long decision;
-    private final double[] fvuSum;
-    private final int[] fvuSteps;
+    private final double[] lateSum;
+    private final int[] lateSteps;
+    private final double[] earlySum;
+    private final int[] earlySteps;
     private final boolean[] out;
     private final String[] outReason;
     private int chosen = -1;
 
     LrRace(TrainConfig config) {
         this.racers = config.raceCandidates();
-        this.windowStart = config.raceWindowStart();
         this.decision = config.raceDecisionStep();
+        long w = config.raceWindow();
+        this.lateStart = Math.max(0, decision - w);
+        this.earlyEnd = Math.max(0, decision - 2 * w);
+        this.earlyStart = Math.max(0, decision - 3 * w);
         int n = racers.size();
-        this.fvuSum = new double[n];
-        this.fvuSteps = new int[n];
+        this.lateSum = new double[n];
+        this.lateSteps = new int[n];
+        this.earlySum = new double[n];
+        this.earlySteps = new int[n];
         this.out = new boolean[n];
         this.outReason = new String[n];
     }
@@ -64,9 +76,15 @@ final class LrRace {
 
     /** Racer i's step {@code step} (0-based) had batch FVU {@code fvu}. */
     void record(int i, long step, double fvu) {
-        if (step >= windowStart && step < decision && !out[i]) {
-            fvuSum[i] += fvu;
-            fvuSteps[i]++;
+        if (out[i]) {
+            return;
+        }
+        if (step >= lateStart && step < decision) {
+            lateSum[i] += fvu;
+            lateSteps[i]++;
+        } else if (step >= earlyStart && step < earlyEnd) {
+            earlySum[i] += fvu;
+            earlySteps[i]++;
         }
     }
 
@@ -86,15 +104,31 @@ final class LrRace {
         return true;
     }
 
+    /** Racer i's mean batch FVU over the window ending at the decision. */
     double meanFvu(int i) {
-        return out[i] || fvuSteps[i] == 0 ? Double.POSITIVE_INFINITY : fvuSum[i] / fvuSteps[i];
+        return out[i] || lateSteps[i] == 0 ? Double.POSITIVE_INFINITY : lateSum[i] / lateSteps[i];
     }
 
-    /** Picks the racer of the lowest mean batch FVU (the lower rate on a tie) and returns its index. */
+    /** Racer i's mean batch FVU over the window ending two windows before the decision. */
+    double earlyFvu(int i) {
+        return out[i] || earlySteps[i] == 0 ? Double.POSITIVE_INFINITY : earlySum[i] / earlySteps[i];
+    }
+
+    /**
+     * Racer i's FVU projected two windows past the decision, {@code late² / early}: its FVU falling on by the factor
+     * {@code late / early} it fell by over the last two windows (just {@code late} without an early mean).
+     */
+    double projectedFvu(int i) {
+        double late = meanFvu(i);
+        double early = earlyFvu(i);
+        return Double.isFinite(late) && Double.isFinite(early) && early > 0 ? late * late / early : late;
+    }
+
+    /** Picks the racer of the lowest projected FVU (the lower rate on a tie) and returns its index. */
     int decide() {
         int best = -1;
         for (int i = 0; i < racers.size(); i++) {
-            if (!out[i] && (best < 0 || meanFvu(i) < meanFvu(best))) {
+            if (!out[i] && (best < 0 || projectedFvu(i) < projectedFvu(best))) {
                 best = i;
             }
         }
@@ -104,11 +138,13 @@ final class LrRace {
 
     /** One line for the log: each racer's mean FVU and the choice. */
     String summary() {
-        StringBuilder s = new StringBuilder(String.format(Locale.ROOT, "learning-rate race over steps %d-%d (mean batch FVU):", windowStart + 1,
+        StringBuilder s = new StringBuilder(String.format(Locale.ROOT,
+                "learning-rate race (mean batch FVU over steps %d-%d -> %d-%d, projected on):", earlyStart + 1, earlyEnd, lateStart + 1,
                 decision));
         for (int i = 0; i < racers.size(); i++) {
             s.append(' ').append(label(racers.get(i).effectiveLr())).append(' ')
-                    .append(out[i] ? "dropped out (" + outReason[i] + ")" : String.format(Locale.ROOT, "%.4f", meanFvu(i)));
+                    .append(out[i] ? "dropped out (" + outReason[i] + ")"
+                            : String.format(Locale.ROOT, "%.4f -> %.4f -> %.4f", earlyFvu(i), meanFvu(i), projectedFvu(i)));
             s.append(i + 1 < racers.size() ? "," : ";");
         }
         s.append(" training on at ").append(label(racers.get(chosen).effectiveLr()));
@@ -119,7 +155,8 @@ final class LrRace {
     ObjectNode toJson() {
         ObjectNode o = Json.object();
         o.put("decided_after_step", decision);
-        o.put("window_start_step", windowStart);
+        o.put("early_window_steps", (earlyStart + 1) + "-" + earlyEnd);
+        o.put("late_window_steps", (lateStart + 1) + "-" + decision);
         o.put("chosen_lr", racers.get(chosen).effectiveLr());
         ArrayNode a = o.putArray("racers");
         for (int i = 0; i < racers.size(); i++) {
@@ -128,7 +165,9 @@ final class LrRace {
             if (out[i]) {
                 r.put("dropped_out", outReason[i]);
             } else {
+                r.put("early_mean_batch_fvu", earlyFvu(i));
                 r.put("mean_batch_fvu", meanFvu(i));
+                r.put("projected_fvu", projectedFvu(i));
             }
         }
         return o;

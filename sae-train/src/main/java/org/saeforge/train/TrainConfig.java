@@ -54,8 +54,8 @@ import org.saeforge.core.model.Architecture;
  * @param dedupEvery     TopK on the CPU: rows between checks for duplicate latents, whose duplicates restart on
  *                       residuals ({@link DuplicateResampler}); -1 (default) and 0 mean off ({@link #effectiveDedupEvery})
  * @param lrRace         TopK on the CPU with the default learning rate: race {@link #RACE_FACTORS} times the default
- *                       rate over the first {@link #RACE_UNTIL} of the run and train on with the one of the lowest batch
- *                       FVU ({@link LrRace}); null (default) means on where it applies ({@link #effectiveLrRace}), false off
+ *                       rate over the first {@link #RACE_UNTIL} of the run and train on with the one of the lowest
+ *                       projected batch FVU ({@link LrRace}); null (default) means on where it applies ({@link #effectiveLrRace}), false off
  * @param lrRaced        the rate a race chose (or a racer's rate while it runs); NaN (default) before a race
  * @param l0Coef         JumpReLU: L0 penalty coefficient; NaN (default) means 1 with a target L0 (k > 0) and is
  *                       required without one
@@ -114,9 +114,12 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
     public static final long MAX_DEAD_AFTER = 10_000_000L;
     /** The learning rates a race tries, as multiples of the default rate (docs/training.md, "TopK: a learning-rate race"). */
     public static final double[] RACE_FACTORS = {1, 1.5, 2.25};
-    /** The fraction of the run the racers train side by side before the one of the lowest batch FVU goes on alone. */
+    /** The fraction of the run the racers train side by side before the one of the lowest projected FVU goes on alone. */
     public static final double RACE_UNTIL = 0.3;
-    /** The fraction of the run, ending at the decision, over which each racer's batch FVU is averaged. */
+    /**
+     * The fraction of the run over which each racer's batch FVU is averaged, in a window ending at the decision and in
+     * one ending two windows earlier ({@link LrRace}).
+     */
     public static final double RACE_WINDOW = 0.05;
     /** Runs shorter than this many steps do not race (too few steps to tell rates apart). */
     public static final long RACE_MIN_STEPS = 50;
@@ -774,10 +777,9 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         return Math.max(1, Math.round(RACE_UNTIL * steps()));
     }
 
-    /** The first step whose batch FVU counts in the race: {@link #RACE_WINDOW} of the run before its end (at least 2 steps). */
-    public long raceWindowStart() {
-        long end = raceDecisionStep();
-        return Math.max(0, end - Math.max(2, Math.round(RACE_WINDOW * steps())));
+    /** The length in steps of each window over which the race averages a racer's batch FVU: {@link #RACE_WINDOW} of the run, at least 2. */
+    public long raceWindow() {
+        return Math.max(2, Math.round(RACE_WINDOW * steps()));
     }
 
     /**

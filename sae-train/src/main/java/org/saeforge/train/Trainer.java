@@ -485,7 +485,7 @@ public final class Trainer {
                     names, source, split, backend, resume));
             if (race != null) {
                 listener.onInfo("racing the learning rate: " + String.join(", ", race.labels()) + " side by side over the first "
-                        + race.decisionStep() + " steps, then the one of the lowest batch FVU trains on alone (no checkpoint before step "
+                        + race.decisionStep() + " steps, then the one of the lowest projected batch FVU trains on alone (no checkpoint before step "
                         + race.decisionStep() + "; --no-lr-race turns it off)");
             }
             FloatMatrix batch = new FloatMatrix(b, dIn);

@@ -24,7 +24,7 @@ import org.saeforge.core.model.SparseAutoencoder;
 import org.saeforge.train.synth.SyntheticData;
 
 /**
- * The learning-rate race of TopK runs with the default rate: the choice follows the racers' mean batch FVU, the winner
+ * The learning-rate race of TopK runs with the default rate: the choice follows the racers' projected batch FVU, the winner
  * ends exactly as a run at its rate alone would, a run resumed after the race ends bit-identically, and the race stays
  * off where it does not apply.
  */
@@ -39,7 +39,7 @@ class LrRaceTest {
         new SyntheticData(24, 64, 3, 7).write(data, 12_000);
     }
 
-    /** 60 steps: the race runs to step 18 and averages steps 16-18; checkpoints every 3 steps after it. */
+    /** 60 steps: the race runs to step 18 and averages steps 10-12 and 16-18; checkpoints every 3 steps after it. */
     static TrainConfig config() {
         return new TrainConfig.Builder().architecture(Architecture.TOPK).numLatents(96).k(3).batchSize(256).tokens(256 * 60)
                 .evalRows(1000).bufferBytes(3000L * 24 * 4).device(Device.CPU).threads(2).deadAfter(1024).checkpointEvery(3 * 256)
@@ -51,7 +51,7 @@ class LrRaceTest {
         TrainConfig c = config();
         assertTrue(c.racesLr() && c.effectiveLrRace());
         assertEquals(18, c.raceDecisionStep());
-        assertEquals(15, c.raceWindowStart(), "3 steps (5% of 60) end at the decision");
+        assertEquals(3, c.raceWindow(), "5% of 60 steps");
         List<TrainConfig> racers = c.raceCandidates();
         assertEquals(TrainConfig.RACE_FACTORS.length, racers.size());
         for (int i = 0; i < racers.size(); i++) {
@@ -83,21 +83,41 @@ class LrRaceTest {
     }
 
     @Test
-    void theLowestMeanFvuWinsAndADroppedRacerNeverDoes() {
+    void theLowestProjectedFvuWinsAndADroppedRacerNeverDoes() {
+        // 60 steps: early window steps 9-11, late window 15-17 (0-based); other steps do not count
         LrRace race = new LrRace(config());
         for (long s = 0; s < 18; s++) {
-            race.record(0, s, 0.5);
-            race.record(1, s, s < 15 ? 9 : 0.3); // only the window counts
-            race.record(2, s, 0.3);
+            boolean early = s >= 9 && s < 12;
+            boolean late = s >= 15;
+            race.record(0, s, early ? 0.8 : late ? 0.4 : 9); // falls fast: 0.4 now, 0.2 projected
+            race.record(1, s, early ? 0.5 : late ? 0.3 : 9); // ahead now, falls slower: 0.18 projected
+            race.record(2, s, early ? 0.3 : late ? 0.3 : 0); // flat: 0.3
         }
-        assertEquals(1, race.decide(), "a tie goes to the lower rate");
-        assertEquals(0.3, race.meanFvu(1), 1e-12);
+        assertEquals(0.4, race.meanFvu(0), 1e-12);
+        assertEquals(0.8, race.earlyFvu(0), 1e-12);
+        assertEquals(0.2, race.projectedFvu(0), 1e-12);
+        assertEquals(0.18, race.projectedFvu(1), 1e-12);
+        assertEquals(1, race.decide());
+        LrRace behind = new LrRace(config());
+        for (long s = 9; s < 18; s++) {
+            behind.record(0, s, s < 12 ? 0.8 : 0.3); // projected 0.1125
+            behind.record(1, s, s < 12 ? 0.4 : 0.25); // ahead at the decision, projected 0.156
+        }
+        behind.record(2, 16, 0.5);
+        assertEquals(0, behind.decide(), "the lower rate still falling fast wins though behind at the decision");
+        LrRace tie = new LrRace(config());
+        for (long s = 9; s < 18; s++) {
+            tie.record(0, s, 0.3);
+            tie.record(1, s, 0.3);
+            tie.record(2, s, 0.3);
+        }
+        assertEquals(0, tie.decide(), "a tie goes to the lower rate");
         LrRace second = new LrRace(config());
         second.record(0, 16, 0.5);
         second.record(1, 16, 0.1);
         second.record(2, 16, 0.4);
         second.drop(1, "loss not finite at step 17");
-        assertEquals(2, second.decide());
+        assertEquals(2, second.decide(), "without an early window the late mean decides");
         assertTrue(second.summary().contains("dropped out"), second.summary());
         assertFalse(second.allOut());
     }
@@ -123,15 +143,18 @@ class LrRaceTest {
             double bestFvu = Double.POSITIVE_INFINITY;
             double bestLr = Double.NaN;
             for (JsonNode r : race.path("racers")) {
-                if (r.path("mean_batch_fvu").asDouble() < bestFvu) {
-                    bestFvu = r.path("mean_batch_fvu").asDouble();
+                double early = r.path("early_mean_batch_fvu").asDouble();
+                double late = r.path("mean_batch_fvu").asDouble();
+                assertEquals(late * late / early, r.path("projected_fvu").asDouble(), 1e-12);
+                if (r.path("projected_fvu").asDouble() < bestFvu) {
+                    bestFvu = r.path("projected_fvu").asDouble();
                     bestLr = r.path("lr").asDouble();
                 }
             }
-            assertEquals(bestLr, chosen, "the racer of the lowest mean batch FVU goes on");
+            assertEquals(bestLr, chosen, "the racer of the lowest projected FVU goes on");
             assertEquals(chosen, run.path("config").path("effective").path("lr").asDouble());
             assertEquals(chosen, run.path("config").path("lr_raced").asDouble());
-            assertTrue(infos.stream().anyMatch(m -> m.startsWith("learning-rate race over steps 16-18")), infos.toString());
+            assertTrue(infos.stream().anyMatch(m -> m.startsWith("learning-rate race (mean batch FVU over steps 10-12 -> 16-18")), infos.toString());
 
             SparseAutoencoder alone = new Trainer(c.toBuilder().lr(chosen).build(), null).train(src, null, null, Map.of()).sae();
             assertTrue(alone.sameWeights(raced.sae()), "the winner ends as a run at its rate alone");
