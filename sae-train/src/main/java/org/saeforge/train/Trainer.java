@@ -175,7 +175,9 @@ public final class Trainer {
     public List<TrainResult> resume(ActivationSource source, Path outDir, FloatMatrix truth, Map<String, Object> metadata) {
         Path latest = Checkpoint.latest(outDir);
         if (latest == null) {
-            throw new SaeException(outDir + ": no checkpoint to resume from (expected " + outDir.resolve(Checkpoint.DIR) + "/step-N/)");
+            boolean raced = Files.isDirectory(outDir.resolve(RACE_DIR)) && !Files.exists(outDir.resolve(RACE_DIR).resolve(RACE_FILE));
+            throw new SaeException(outDir + ": no checkpoint to resume from (expected " + outDir.resolve(Checkpoint.DIR) + "/step-N/)"
+                    + (raced ? "; the run stopped inside its learning-rate race, which writes none: start it again with sae train" : ""));
         }
         return run(source, outDir, truth, metadata, Checkpoint.read(latest));
     }

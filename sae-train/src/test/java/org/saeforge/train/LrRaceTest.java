@@ -188,7 +188,7 @@ class LrRaceTest {
             assertThrows(CheckpointResumeTest.Crash.class, () -> new Trainer(c, CheckpointResumeTest.crashAt(12)).train(src, early, null, Map.of()));
             assertEquals(List.of(), Checkpoint.stepsIn(early.resolve(Checkpoint.DIR)), "no checkpoint inside the race");
             SaeException e = assertThrows(SaeException.class, () -> new Trainer(c, null).resume(src, early, null, Map.of()));
-            assertTrue(e.getMessage().contains("no checkpoint"), e.getMessage());
+            assertTrue(e.getMessage().contains("no checkpoint") && e.getMessage().contains("inside its learning-rate race"), e.getMessage());
 
             Path off = tmp.resolve("off");
             new Trainer(c.toBuilder().lrRace(false).build(), null).train(src, off, null, Map.of());
