@@ -615,13 +615,15 @@ public final class Trainer {
     }
 
     /**
-     * A generous estimate of one SAE's training memory on the CPU: weights and Adam moments (6 n d floats), the
-     * objective's batch-sized scratch (8 b d) and the batch's pre-activations and their selections (3 b n).
+     * A generous estimate of what one more SAE adds to a CPU run: weights and Adam moments (6 n d floats), the
+     * objective's batch-sized buffers (reconstruction, its gradient and AuxK's three: 6 b d, one to spare) and the
+     * batch's codes (index and value per selection, twice k). The kernels' scratch (row blocks of the encoder product)
+     * is shared by every SAE of the run.
      */
     static long memberBytes(TrainConfig c, int dIn) {
         long n = c.numLatents();
         long b = c.batchSize();
-        return 4L * (6 * n * dIn + 8 * b * dIn + 3 * b * n);
+        return 4L * (6 * n * dIn + 6 * b * dIn + 4 * b * c.maxK());
     }
 
     /** A racer's step: its batch FVU counts in the race; a loss that is not finite takes it out of the race. */
