@@ -181,7 +181,7 @@ final class DeviceLoop {
                         + "Adam %.3f ms; waited %.2f s for input rows", report.device(), report.gemmPrecision(), report.encoderKernels(),
                         report.phaseMedianMs()[0],
                         report.encoderTflops(), report.phaseMedianMs()[2], report.phaseMedianMs()[3], report.inputWaitSeconds()));
-                return new Trainer.Loop(configs, saes, seconds, feed.badRows(), feed.normDropped(), report, null, null);
+                return new Trainer.Loop(configs, saes, seconds, feed.badRows(), feed.normDropped(), report, null);
             }
         }
     }

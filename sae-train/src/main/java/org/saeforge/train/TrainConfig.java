@@ -862,17 +862,9 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         o.put("k_aux", kAux);
         o.put("l1_coef", l1Coef);
         o.put("l1_relief", l1Relief);
-        if (lazyAdam == null) {
-            o.putNull("lazy_adam");
-        } else {
-            o.put("lazy_adam", lazyAdam);
-        }
+        putMaybe(o, "lazy_adam", lazyAdam);
         o.put("dedup_every", dedupEvery);
-        if (lrRace == null) {
-            o.putNull("lr_race");
-        } else {
-            o.put("lr_race", lrRace);
-        }
+        putMaybe(o, "lr_race", lrRace);
         putMaybe(o, "lr_raced", lrRaced);
         putMaybe(o, "l0_coef", l0Coef);
         o.put("sparsity_warmup", sparsityWarmup);
@@ -915,6 +907,20 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         return o;
     }
 
+    /** A flag left to its default (null) as JSON null. */
+    private static void putMaybe(ObjectNode o, String key, Boolean v) {
+        if (v == null) {
+            o.putNull(key);
+        } else {
+            o.put(key, v);
+        }
+    }
+
+    /** A flag {@link #putMaybe(ObjectNode, String, Boolean)} wrote; false when absent (saved before the flag existed, by a run without it). */
+    private static Boolean flagOrFalse(JsonNode o, String key) {
+        return !o.has(key) ? Boolean.FALSE : o.path(key).isNull() ? null : o.path(key).asBoolean();
+    }
+
     private static void putMaybe(ObjectNode o, String key, double v) {
         if (Double.isNaN(v)) {
             o.putNull(key);
@@ -950,11 +956,11 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
         // Trainer.pinRecordedAutoValues)
         b.l1Relief(o.path("l1_relief").asDouble(-1));
         // runs saved before lazy Adam existed stepped every latent
-        b.lazyAdam(!o.has("lazy_adam") ? Boolean.FALSE : o.path("lazy_adam").isNull() ? null : o.path("lazy_adam").asBoolean());
+        b.lazyAdam(flagOrFalse(o, "lazy_adam"));
         // runs saved before duplicate resampling existed did not resample
         b.dedupEvery(o.path("dedup_every").asLong(0));
         // runs saved before the race existed did not race
-        b.lrRace(!o.has("lr_race") ? Boolean.FALSE : o.path("lr_race").isNull() ? null : o.path("lr_race").asBoolean());
+        b.lrRace(flagOrFalse(o, "lr_race"));
         b.lrRaced(o.path("lr_raced").isNumber() ? o.path("lr_raced").asDouble() : Double.NaN);
         b.l0Coef(o.path("l0_coef").isNull() ? Double.NaN : o.path("l0_coef").asDouble());
         b.sparsityWarmup(o.path("sparsity_warmup").asDouble(-1));

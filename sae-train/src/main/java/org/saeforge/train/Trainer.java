@@ -271,7 +271,7 @@ public final class Trainer {
                 if (outDir != null) {
                     Path dir = memberDir(outDir, names.get(i));
                     SaeLensFormat.write(sae, dir.resolve(SAELENS_DIR), eval.log10Density());
-                    writeRunInfo(dir, configs.get(i), dIn, result, loop.device(), loop.race());
+                    writeRunInfo(dir, configs.get(i), dIn, result, loop.device());
                 }
             }
             if (outDir != null && configs.size() > 1) {
@@ -422,7 +422,7 @@ public final class Trainer {
      * within the last dead window of training (AuxK's definition), or null when the loop does not track it on the host.
      */
     record Loop(List<TrainConfig> configs, List<SparseAutoencoder> saes, double seconds, long badRows, long normDropped,
-                DeviceLoop.Report device, double[] windowDead, ObjectNode race) {
+                DeviceLoop.Report device, double[] windowDead) {
     }
 
     /** One logged step of one SAE, as metrics.jsonl and the listener get it. */
@@ -593,7 +593,7 @@ public final class Trainer {
             List<SparseAutoencoder> saes = members.stream().map(m -> m.sae).toList();
             double[] windowDead = members.stream().mapToDouble(m -> m.dead.deadFraction()).toArray();
             return new Loop(members.stream().map(m -> m.config).toList(), saes, seconds, stream.badRows(), stream.normDropped(), null,
-                    windowDead, race == null ? null : race.toJson());
+                    windowDead);
         }
     }
 
@@ -774,7 +774,7 @@ public final class Trainer {
         }
     }
 
-    private static void writeRunInfo(Path dir, TrainConfig config, int dIn, TrainResult result, DeviceLoop.Report device, ObjectNode race) {
+    private static void writeRunInfo(Path dir, TrainConfig config, int dIn, TrainResult result, DeviceLoop.Report device) {
         ObjectNode info = Json.object();
         ObjectNode cfg = config.toJson();
         cfg.put("d_in", dIn);
@@ -783,17 +783,16 @@ public final class Trainer {
         if (device != null) {
             info.set("device", device.toJson());
         }
-        if (race == null && !Double.isNaN(config.lrRaced())) {
-            // a run resumed after its race: the race's result as it was saved then
+        if (!Double.isNaN(config.lrRaced())) {
+            // the race's result as saved at its decision (also by the process that ran it, if this one resumed after)
             Path saved = dir.resolve(RACE_DIR).resolve(RACE_FILE);
             try {
-                race = Files.exists(saved) ? (ObjectNode) Json.mapper().readTree(saved.toFile()) : null;
-            } catch (IOException | ClassCastException e) {
-                race = null; // run.json goes without it; the configuration still records the chosen rate
+                if (Files.exists(saved)) {
+                    info.set("lr_race", Json.mapper().readTree(saved.toFile()));
+                }
+            } catch (IOException e) {
+                // run.json goes without it; the configuration still records the chosen rate
             }
-        }
-        if (race != null) {
-            info.set("lr_race", race);
         }
         AtomicFiles.writeString(dir.resolve(RUN_FILE), Json.pretty(info) + "\n");
     }
