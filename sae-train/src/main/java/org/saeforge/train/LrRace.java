@@ -106,12 +106,17 @@ final class LrRace {
 
     /** Racer i's mean batch FVU over the window ending at the decision. */
     double meanFvu(int i) {
-        return out[i] || lateSteps[i] == 0 ? Double.POSITIVE_INFINITY : lateSum[i] / lateSteps[i];
+        return windowMean(i, lateSum, lateSteps);
     }
 
     /** Racer i's mean batch FVU over the window ending two windows before the decision. */
     double earlyFvu(int i) {
-        return out[i] || earlySteps[i] == 0 ? Double.POSITIVE_INFINITY : earlySum[i] / earlySteps[i];
+        return windowMean(i, earlySum, earlySteps);
+    }
+
+    /** Racer i's mean over one window's sums; infinite for a racer that dropped out or recorded no step there. */
+    private double windowMean(int i, double[] sum, int[] steps) {
+        return out[i] || steps[i] == 0 ? Double.POSITIVE_INFINITY : sum[i] / steps[i];
     }
 
     /**
