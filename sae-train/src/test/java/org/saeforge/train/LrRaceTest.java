@@ -112,6 +112,19 @@ class LrRaceTest {
             tie.record(2, s, 0.3);
         }
         assertEquals(0, tie.decide(), "a tie goes to the lower rate");
+        LrRace nearTie = new LrRace(config());
+        LrRace apart = new LrRace(config());
+        for (long s = 9; s < 18; s++) {
+            boolean early = s < 12;
+            nearTie.record(0, s, early ? 0.5 : 0.4); // projected 0.32
+            nearTie.record(1, s, early ? 0.45 : 0.38); // projected 0.32089, within 0.5%, and ahead at the decision
+            nearTie.record(2, s, 0.9);
+            apart.record(0, s, early ? 0.5 : 0.4);
+            apart.record(1, s, early ? 0.44 : 0.38); // projected 0.32818: 2.6% behind
+            apart.record(2, s, 0.9);
+        }
+        assertEquals(1, nearTie.decide(), "a near-tie of projections goes to the lower late mean");
+        assertEquals(0, apart.decide(), "outside the tie the projection decides");
         LrRace second = new LrRace(config());
         second.record(0, 16, 0.5);
         second.record(1, 16, 0.1);
