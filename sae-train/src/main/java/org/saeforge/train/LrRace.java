@@ -14,8 +14,8 @@ import org.saeforge.core.io.Json;
  * repeats) is averaged over two windows of {@link TrainConfig#raceWindow} steps: {@code late}, ending at
  * {@link TrainConfig#raceDecisionStep}, and {@code early}, ending two windows before. The racer with the lowest
  * projection {@code late² / early} (its FVU two windows on, were it to keep falling at the pace of the last two) trains
- * on alone, the lowest late mean breaking a near-tie ({@link #TIE}): a higher rate is ahead early in a run, and a lower rate still falling faster often ends ahead
- * (docs/training.md, "TopK: a learning-rate race"). A racer whose loss stops being finite drops out. Everything here
+ * on alone, the lowest late mean breaking a near-tie ({@link #TIE}): a higher rate is ahead early in a run, and a
+ * lower rate still falling faster often ends ahead (docs/training.md, "TopK: a learning-rate race"). A racer whose loss stops being finite drops out. Everything here
  * follows from the racers' steps, so a run started again from step 0 races to the same choice.
  */
 final class LrRace {
@@ -133,8 +133,8 @@ final class LrRace {
      * Projections closer than this fraction of the lowest one count as a tie, which the late mean breaks. Measured
      * (d_in 768, as many latents as true features, k 32, 10M rows): 1.5 times the rule's rate projected 0.07192 and
      * 2.25 times 0.07199, and the higher rate, ahead in the late window (0.0865 against 0.0872), ended at test FVU
-     * 0.0592 against 0.0614 (the best of a rate grid 0.0585). Of the 37 races recorded in benchmarks/results, no other
-     * choice changes at 0.5%; at 1% three more would (docs/training.md, "TopK: a learning-rate race").
+     * 0.0592 against 0.0614 (the best of a rate grid 0.0585). Of 37 races recorded (benchmarks/results and the runs
+     * that measured this), no other choice changes at 0.5%; at 1% three more would (docs/training.md, "The tie rule").
      */
     static final double TIE = 0.005;
 
