@@ -15,8 +15,9 @@ import org.saeforge.core.io.Json;
  * {@link TrainConfig#raceDecisionStep}, and {@code early}, ending two windows before. The racer with the lowest
  * projection {@code late² / early} (its FVU two windows on, were it to keep falling at the pace of the last two) trains
  * on alone, the lowest late mean breaking a near-tie ({@link #TIE}): a higher rate is ahead early in a run, and a
- * lower rate still falling faster often ends ahead (docs/training.md, "TopK: a learning-rate race"). A racer whose loss stops being finite drops out. Everything here
- * follows from the racers' steps, so a run started again from step 0 races to the same choice.
+ * lower rate still falling faster often ends ahead (docs/training.md, "TopK: a learning-rate race"). A racer whose
+ * loss stops being finite drops out. Everything here follows from the racers' steps, so a run started again from
+ * step 0 races to the same choice.
  */
 final class LrRace {
     private final List<TrainConfig> racers;
