@@ -207,7 +207,7 @@ final class TrainCommand implements Callable<Integer> {
     List<Integer> prefixes;
 
     @Option(names = "--eval-rows", paramLabel = "N", converter = Counts.class,
-            description = "Held-out rows (default 1%% of the data, at most 50,000).")
+            description = "Held-out rows (default 5%% of the data up to 10,000, or 1%% where that is more, at most 50,000).")
     Long evalRows;
 
     @Option(names = "--shuffle-buffer-mb", paramLabel = "MB", description = "Shuffle buffer memory (default: 2^20 rows or 1024 MB, whichever is smaller).")

@@ -40,9 +40,12 @@ final class Checkpoint {
     private Checkpoint() {
     }
 
-    /** Run-level state saved beside the members. */
+    /**
+     * Run-level state saved beside the members. {@code heldOutRows} is the held-out size the split was made with
+     * ({@link org.saeforge.core.data.HeldOutSplit#requestedRows}); -1 in checkpoints from before it was recorded.
+     */
     record RunState(long step, long rowsServed, double trainSeconds, long badRows, long normDropped, float scale, double maxNorm,
-                    long sourceRows, int dIn) {
+                    long sourceRows, int dIn, long heldOutRows) {
     }
 
     /** A checkpoint read back. */
@@ -85,6 +88,7 @@ final class Checkpoint {
         state.put("max_norm", Double.isInfinite(run.maxNorm()) ? -1 : run.maxNorm());
         state.put("source_rows", run.sourceRows());
         state.put("d_in", run.dIn());
+        state.put("held_out_rows", run.heldOutRows());
         state.put("data_order", "a function of the seed; resumed by replaying rows_served rows");
         ArrayNode ms = state.putArray("members");
         for (MemberState m : members) {
@@ -178,7 +182,8 @@ final class Checkpoint {
         double maxNorm = s.path("max_norm").asDouble();
         RunState run = new RunState(s.path("step").asLong(), s.path("rows_served").asLong(), s.path("train_seconds").asDouble(),
                 s.path("bad_rows").asLong(), s.path("norm_dropped").asLong(), (float) s.path("activation_scale").asDouble(),
-                maxNorm < 0 ? Double.POSITIVE_INFINITY : maxNorm, s.path("source_rows").asLong(), s.path("d_in").asInt());
+                maxNorm < 0 ? Double.POSITIVE_INFINITY : maxNorm, s.path("source_rows").asLong(), s.path("d_in").asInt(),
+                s.has("held_out_rows") ? s.path("held_out_rows").asLong() : -1);
         List<JsonNode> members = new ArrayList<>();
         s.path("members").forEach(members::add);
         return new Loaded(dir, run, members);

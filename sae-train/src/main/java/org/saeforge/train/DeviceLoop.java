@@ -170,7 +170,7 @@ final class DeviceLoop {
                         saes.add(st.sae());
                     }
                 }
-                Steps loop = new Steps(dev, models, saes, feed, source, options, outDir);
+                Steps loop = new Steps(dev, models, saes, feed, source, options, outDir, split.requestedRows());
                 double seconds = loop.run(startStep, steps, secondsBefore, resume != null);
                 for (int i = 0; i < models.size(); i++) {
                     models.get(i).store(saes.get(i), null, null, null, null);
@@ -211,6 +211,7 @@ final class DeviceLoop {
         private final ActivationSource source;
         private final BatchStream.Options options;
         private final Path outDir;
+        private final long heldOutRows;
         private final List<LrSchedule> schedules = new ArrayList<>();
         private final List<double[]> phaseSamples = new ArrayList<>();
         private float[][][] hostM;
@@ -220,7 +221,7 @@ final class DeviceLoop {
         private int profiled;
 
         Steps(TrainDevice dev, List<TopKDeviceModel> models, List<SparseAutoencoder> saes, BatchFeed feed, ActivationSource source,
-              BatchStream.Options options, Path outDir) {
+              BatchStream.Options options, Path outDir, long heldOutRows) {
             this.dev = dev;
             this.models = models;
             this.saes = saes;
@@ -228,6 +229,7 @@ final class DeviceLoop {
             this.source = source;
             this.options = options;
             this.outDir = outDir;
+            this.heldOutRows = heldOutRows;
             for (TrainConfig c : configs) {
                 schedules.add(c.schedule());
             }
@@ -361,7 +363,7 @@ final class DeviceLoop {
                         false, hostSince[i], hostSincePositive[i]));
             }
             Checkpoint.RunState state = new Checkpoint.RunState(step, step * configs.get(0).batchSize(), seconds, feed.badRows(),
-                    feed.normDropped(), options.scale(), options.maxNorm(), source.numRows(), source.dIn());
+                    feed.normDropped(), options.scale(), options.maxNorm(), source.numRows(), source.dIn(), heldOutRows);
             Path dir = Checkpoint.write(outDir, state, states, configs.get(0).keepCheckpoints());
             listener.onCheckpoint(step, dir);
         }

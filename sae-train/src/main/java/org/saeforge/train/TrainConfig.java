@@ -68,7 +68,7 @@ import org.saeforge.core.model.Architecture;
  *                       log-threshold by about lr per step, too slow to reach useful thresholds from 0.01 in a short run
  * @param prefixes       Matryoshka nested prefix sizes, ascending, below numLatents (the whole dictionary is always
  *                       the last prefix); empty (default) means numLatents/16, /8, /4, /2
- * @param evalRows       held-out rows; -1 means 1% of the data, at most 50,000
+ * @param evalRows       held-out rows; -1 means {@link org.saeforge.core.data.HeldOutSplit#defaultEvalRows}
  * @param bufferBytes    memory budget of the shuffle buffer; -1 means min(2^20 rows, 1 GiB)
  * @param badRows        what to do with rows holding NaN or infinity (default skip)
  * @param device         kernels backend (default cpu); cuda trains topk only

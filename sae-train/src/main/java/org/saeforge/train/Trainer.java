@@ -192,7 +192,7 @@ public final class Trainer {
         if (resume != null) {
             requireSameData(resume, source);
         }
-        long evalRows = shared.evalRows() >= 0 ? shared.evalRows() : HeldOutSplit.defaultEvalRows(source.numRows());
+        long evalRows = shared.evalRows() >= 0 ? shared.evalRows() : defaultEvalRows(resume, source.numRows());
         HeldOutSplit split = HeldOutSplit.create(source.numRows(), evalRows, shared.seed());
         // the training rows set the passes over the data, which some defaults scale with; the row width bounds the default rate
         List<TrainConfig> known = configs.stream().map(c -> c.withTrainRowsIfUnknown(split.trainRows()).withDInIfUnknown(dIn)).toList();
@@ -375,6 +375,18 @@ public final class Trainer {
     }
 
     /** Checks that the checkpoint was taken on data of this shape. */
+    /**
+     * The held-out size of a run that leaves {@code --eval-rows} out: this version's default for a new run, and for a
+     * resumed one the size its checkpoint records, or the default of the versions that did not record it (1%).
+     */
+    static long defaultEvalRows(Checkpoint.Loaded resume, long numRows) {
+        if (resume == null) {
+            return HeldOutSplit.defaultEvalRows(numRows);
+        }
+        long recorded = resume.run().heldOutRows();
+        return recorded >= 0 ? recorded : HeldOutSplit.legacyDefaultEvalRows(numRows);
+    }
+
     private static void requireSameData(Checkpoint.Loaded cp, ActivationSource source) {
         if (cp.run().dIn() != source.dIn() || cp.run().sourceRows() != source.numRows()) {
             throw new SaeException(cp.dir().resolve(Checkpoint.STATE) + ": the checkpoint was taken on data of " + cp.run().sourceRows()
@@ -573,7 +585,7 @@ public final class Trainer {
                     }
                     boolean due = every > 0 && tokens / every > (tokens - b) / every;
                     if (outDir != null && due && step + 1 < steps && !(race != null && members.size() > 1)) {
-                        checkpoint(outDir, members, step + 1, stream, secondsBefore + (System.nanoTime() - t0) / 1e9, options, source);
+                        checkpoint(outDir, members, step + 1, stream, secondsBefore + (System.nanoTime() - t0) / 1e9, options, source, split);
                     }
                 }
             } finally {
@@ -588,7 +600,7 @@ public final class Trainer {
             }
             double seconds = secondsBefore + (System.nanoTime() - t0) / 1e9;
             if (outDir != null && (resume == null || startStep < steps)) {
-                checkpoint(outDir, members, steps, stream, seconds, options, source);
+                checkpoint(outDir, members, steps, stream, seconds, options, source, split);
             }
             List<SparseAutoencoder> saes = members.stream().map(m -> m.sae).toList();
             double[] windowDead = members.stream().mapToDouble(m -> m.dead.deadFraction()).toArray();
@@ -656,9 +668,9 @@ public final class Trainer {
     }
 
     private void checkpoint(Path outDir, List<Member> members, long step, BatchStream stream, double seconds, BatchStream.Options options,
-                            ActivationSource source) {
+                            ActivationSource source, HeldOutSplit split) {
         Checkpoint.RunState state = new Checkpoint.RunState(step, stream.rowsServed(), seconds, stream.badRows(), stream.normDropped(),
-                options.scale(), options.maxNorm(), source.numRows(), source.dIn());
+                options.scale(), options.maxNorm(), source.numRows(), source.dIn(), split.requestedRows());
         Path dir = Checkpoint.write(outDir, state, members.stream().map(Checkpoint.MemberState::of).toList(),
                 configs.get(0).keepCheckpoints());
         listener.onCheckpoint(step, dir);

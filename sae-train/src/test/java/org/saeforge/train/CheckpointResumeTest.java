@@ -257,6 +257,40 @@ class CheckpointResumeTest {
         assertEquals(List.of(), differing);
     }
 
+    /**
+     * A run that leaves the held-out size to the default resumes with the size its checkpoint records; a checkpoint from
+     * before that record (the default was then 1% of the rows) resumes with 1%. Either way it ends bit-identical to the
+     * uninterrupted run.
+     */
+    @Test
+    void aResumedRunKeepsItsHeldOutRows() throws Exception {
+        TrainConfig now = config(Architecture.TOPK).toBuilder().evalRows(-1).build();
+        long rows = 12_000;
+        assertEquals(600, org.saeforge.core.data.HeldOutSplit.defaultEvalRows(rows));
+        assertEquals(120, org.saeforge.core.data.HeldOutSplit.legacyDefaultEvalRows(rows));
+        TrainConfig then = now.toBuilder().evalRows(120).build();
+        try (ActivationSource src = ActivationSources.open(data)) {
+            SparseAutoencoder expectedNow = new Trainer(now, null).train(src, tmp.resolve("held-whole"), null, Map.of()).sae();
+            Path cutNow = tmp.resolve("held-cut");
+            assertThrows(Crash.class, () -> new Trainer(now, crashAt(8)).train(src, cutNow, null, Map.of()));
+            editCheckpointState(cutNow, root -> assertEquals(600, root.path("held_out_rows").asLong(), "the checkpoint records the size"));
+            assertTrue(expectedNow.sameWeights(new Trainer(now, null).resume(src, cutNow, null, Map.of()).get(0).sae()),
+                    "resumed with the recorded held-out size");
+
+            SparseAutoencoder expectedThen = new Trainer(then, null).train(src, tmp.resolve("held-old-whole"), null, Map.of()).sae();
+            assertFalse(expectedThen.sameWeights(expectedNow), "the two held-out sizes train differently");
+            Path cutThen = tmp.resolve("held-old-cut");
+            assertThrows(Crash.class, () -> new Trainer(then, crashAt(8)).train(src, cutThen, null, Map.of()));
+            // make the checkpoint look like one from a version that left the size "auto" and did not record it
+            editCheckpointState(cutThen, root -> {
+                root.remove("held_out_rows");
+                ((com.fasterxml.jackson.databind.node.ObjectNode) root.path("members").get(0).path("config")).put("eval_rows", -1);
+            });
+            assertTrue(expectedThen.sameWeights(new Trainer(now, null).resume(src, cutThen, null, Map.of()).get(0).sae()),
+                    "a checkpoint without the record resumes with the old default");
+        }
+    }
+
     /** A listener that keeps the info lines and crashes the run at step 14. */
     private static TrainListener collectInfoThenCrashAt14(List<String> infos) {
         return new TrainListener() {
@@ -277,10 +311,16 @@ class CheckpointResumeTest {
     /** Rewrites the configuration of the first SAE in the latest checkpoint of {@code run}. */
     private static void editCheckpointConfig(Path run, java.util.function.Consumer<com.fasterxml.jackson.databind.node.ObjectNode> edit)
             throws java.io.IOException {
+        editCheckpointState(run, root -> edit.accept((com.fasterxml.jackson.databind.node.ObjectNode) root.path("members").get(0).path("config")));
+    }
+
+    /** Rewrites the state file of the latest checkpoint of {@code run}. */
+    private static void editCheckpointState(Path run, java.util.function.Consumer<com.fasterxml.jackson.databind.node.ObjectNode> edit)
+            throws java.io.IOException {
         Path state = Checkpoint.latest(run).resolve(Checkpoint.STATE);
         com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
         com.fasterxml.jackson.databind.node.ObjectNode root = (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(state.toFile());
-        edit.accept((com.fasterxml.jackson.databind.node.ObjectNode) root.path("members").get(0).path("config"));
+        edit.accept(root);
         json.writeValue(state.toFile(), root);
     }
 

@@ -50,7 +50,11 @@ class BatchStreamSplitTest {
         assertTrue(diff > 0, "another seed gives another split");
         assertEquals(100_000 - a.evalRows(), a.trainRows());
         assertThrows(SaeException.class, () -> HeldOutSplit.create(10, 10, 0));
-        assertEquals(500, HeldOutSplit.defaultEvalRows(50_000));
+        assertEquals(1, HeldOutSplit.defaultEvalRows(10));
+        assertEquals(2_500, HeldOutSplit.defaultEvalRows(50_000));
+        assertEquals(10_000, HeldOutSplit.defaultEvalRows(200_000));
+        assertEquals(10_000, HeldOutSplit.defaultEvalRows(1_000_000));
+        assertEquals(20_000, HeldOutSplit.defaultEvalRows(2_000_000));
         assertEquals(50_000, HeldOutSplit.defaultEvalRows(100_000_000));
     }
 
