@@ -102,8 +102,8 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--lr", paramLabel = "LR", split = ",",
             description = "Adam learning rate; a comma list sweeps (default: 2e-4 / sqrt(num-latents / 16384) x min(16, max(1, m x sqrt(20000 / steps))), "
                     + "m = 1.5 for topk (boost and cap x (num-latents / 4096)^0.25 above 4096 latents), 2.25 for batchtopk and matryoshka "
-                    + "(cap 32 instead of 16), 1 for jumprelu, whose rate is then doubled "
-                    + "and falls by sqrt(40 / passes) beyond 40 passes over the training rows, never below the first factor; "
+                    + "(cap 32 instead of 16), 1 for jumprelu, whose rate is then tripled up to 20 passes over the training rows, doubled from 40 "
+                    + "and falls by sqrt(40 / passes) beyond 40 passes, never below the first factor; "
                     + "relu: 2e-4 / sqrt(num-latents / 16384) x max(1, min(24 x (num-latents / 4096)^0.25, max(1, (9000 / steps)^1.2)) "
                     + "x sqrt(5 / l1-coef)), the coefficient held to [5, 10]; every default at most 6e-3 x (768 / d_in)^0.75 (x2 for jumprelu), "
                     + "never below the first factor; "

@@ -362,7 +362,7 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
     /**
      * The default learning rate: sparsify's {@code 2e-4 / sqrt(numLatents / 2^14)}, raised for short runs by
      * {@code m · sqrt(20000 / steps)} (never below sparsify's, at most 16x, 32x for batch selection) with m = 1.5 for
-     * TopK, 2.25 for BatchTopK and Matryoshka and 1 for JumpReLU (whose rate is then doubled); TopK's boost and cap
+     * TopK, 2.25 for BatchTopK and Matryoshka and 1 for JumpReLU (whose rate is then tripled, {@link #jumpReluLrFactor}); TopK's boost and cap
      * grow as {@code (numLatents / 4096)^0.25} above 4096 latents ({@link #TOPK_WIDTH_EXPONENT}); ReLU's boost is
      * {@code (9000 / steps)^1.2}, at most {@code 24 (numLatents / 4096)^0.25} x ({@link #RELU_LR_STEPS}, {@link #RELU_LR_EXPONENT},
      * {@link #RELU_LR_CAP}, {@link #RELU_CAP_WIDTH_EXPONENT}). Measured on synthetic data
@@ -373,7 +373,7 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
      * 1.6e-2 at 244 steps and 4e-3 to 1.6e-2 at 732 (1.6e-2 at 244 steps already 22% worse on repeated rows), hence
      * their 2.25 (8.1e-3, 4.7e-3 and 2.6e-3; the best at 2441 steps was 4e-3, 3% better); sparsify's value suits runs of
      * tens of thousands of steps; JumpReLU (on normalized rows, with thresholds to learn) did best at about twice the
-     * TopK rate of the first measurement.
+     * TopK rate of the first measurement, and in 2026-11-28's measurements at three times it.
      */
     public static double autoLr(Architecture architecture, int numLatents, long steps) {
         return autoLr(architecture, numLatents, steps, 1);
@@ -409,8 +409,25 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
             return base * boost;
         }
         double reuse = Math.min(1, Math.sqrt(JUMPRELU_LR_PASSES / Math.max(1, passes)));
-        return Math.max(base, base * boost * 2 * reuse);
+        return Math.max(base, base * boost * jumpReluLrFactor(passes) * reuse);
     }
+
+    /**
+     * JumpReLU's factor on its boost: 3 up to {@link #JUMPRELU_FAST_PASSES} passes over the training rows, falling
+     * linearly to 2 at {@link #JUMPRELU_LR_PASSES} passes and 2 beyond (where the rate also falls as
+     * {@code sqrt(40 / passes)}). It was 2 at any number of passes until 2026-11-28: on five data sets (0.33–15 passes, 1M
+     * and 3M rows) 1.5 times that rate gave a test FVU 4–10% lower in four cases, 0.5% lower in one and 1.1% higher in
+     * one, and where 2 had been 14% above the best of five rates it is 2.4% above (docs/training.md, "JumpReLU: a
+     * higher rate up to 20 passes"). From 20 to 40 passes the fall is an interpolation, not measured; beyond
+     * 40 the rates measured at 50, 150, 202 and 606 passes are kept.
+     */
+    public static double jumpReluLrFactor(double passes) {
+        double over = (passes - JUMPRELU_FAST_PASSES) / (JUMPRELU_LR_PASSES - JUMPRELU_FAST_PASSES);
+        return 3 - Math.min(1, Math.max(0, over));
+    }
+
+    /** Passes over the training rows up to which JumpReLU's default rate has the factor 3 ({@link #jumpReluLrFactor}). */
+    public static final double JUMPRELU_FAST_PASSES = 20;
 
     /** Sparsify's learning rate, {@code 2e-4 / sqrt(numLatents / 2^14)}: the floor of every default rate. */
     public static double sparsifyLr(int numLatents) {
@@ -438,7 +455,7 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
     public static final double LR_CEILING_EXPONENT = 0.75;
 
     /**
-     * {@link #lrCeiling(int)} for an architecture: twice that for JumpReLU, whose default rate is doubled too and which
+     * {@link #lrCeiling(int)} for an architecture: twice that for JumpReLU, whose default rate is two to three times as high and which
      * trains on normalized rows with thresholds to learn. At d_in 768 it showed no cliff: 6e-3 was 5.3% above its
      * 7.24e-3 (the best of its grid) and 1.45e-2 only 12% above.
      */

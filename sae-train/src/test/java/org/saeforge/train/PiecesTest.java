@@ -71,7 +71,7 @@ class PiecesTest {
         assertEquals(4e-4 * 2.25 * Math.sqrt(20_000.0 / 244), TrainConfig.autoLr(Architecture.MATRYOSHKA, 4096, 244), 1e-12, "above 16x");
         assertEquals(4e-4 * 32, TrainConfig.autoLr(Architecture.BATCH_TOPK, 4096, 10), 1e-12, "capped at 32x");
         assertEquals(4e-4, TrainConfig.autoLr(Architecture.BATCH_TOPK, 4096, 101_250), 1e-12, "sparsify's rate from 101,250 steps on");
-        assertEquals(4e-4 * 2 * Math.sqrt(20_000.0 / 732), TrainConfig.autoLr(Architecture.JUMPRELU, 4096, 732), 1e-12, "1 for jumprelu, doubled");
+        assertEquals(4e-4 * 3 * Math.sqrt(20_000.0 / 732), TrainConfig.autoLr(Architecture.JUMPRELU, 4096, 732), 1e-12, "1 for jumprelu, tripled");
         assertEquals(4e-4, TrainConfig.autoLr(Architecture.TOPK, 4096, 45_000), 1e-12, "sparsify's rate from 45,000 steps on");
         assertEquals(4e-4 * 16, TrainConfig.autoLr(Architecture.TOPK, 4096, 10), 1e-12);
         // topk above 4096 latents: boost and cap x (numLatents / 4096)^0.25; at and below 4096 the sqrt rule
@@ -122,7 +122,7 @@ class PiecesTest {
         assertTrue(btk.withDInIfUnknown(768).sameTraining(btk), "the width is the data's, not a setting");
         TrainConfig jump = TrainConfig.defaults(Architecture.JUMPRELU, 4096, 32).withTokens(1_000_000);
         assertEquals(2 * TrainConfig.lrCeiling(768), TrainConfig.lrCeiling(Architecture.JUMPRELU, 768), 1e-15);
-        assertEquals(jump.effectiveLr(), jump.withDInIfUnknown(768).effectiveLr(), 1e-15, "jumprelu's 7.24e-3 is below its 1.2e-2");
+        assertEquals(jump.effectiveLr(), jump.withDInIfUnknown(768).effectiveLr(), 1e-15, "jumprelu's 1.09e-2 is below its 1.2e-2");
         assertEquals(2 * TrainConfig.lrCeiling(4096), jump.withDInIfUnknown(4096).effectiveLr(), 1e-15, "and capped at d_in 4096");
         assertEquals(TrainConfig.lrCeiling(2048), TrainConfig.defaults(Architecture.TOPK, 4096, 32).withTokens(1_000_000).withDInIfUnknown(2048)
                 .effectiveLr(), 1e-15, "topk's 5.43e-3 capped at d_in 2048");
@@ -150,11 +150,18 @@ class PiecesTest {
         // 3M rows read 10 times, and 200k rows read 150 times
         TrainConfig unique = j.withTrainRowsIfUnknown(3_000_000);
         assertEquals(10.0, unique.passes(), 1e-12);
-        assertEquals(lr, unique.effectiveLr(), 1e-15, "up to 40 passes the rate is the budget's");
+        assertEquals(lr, unique.effectiveLr(), 1e-15, "up to 20 passes the rate is the budget's");
         assertEquals(2048, unique.effectiveReviveAfter(), "up to 20 passes the window is the default");
         TrainConfig reused = j.withTrainRowsIfUnknown(200_000);
         assertEquals(150.0, reused.passes(), 1e-12);
-        assertEquals(lr * Math.sqrt(40.0 / 150), reused.effectiveLr(), 1e-15);
+        assertEquals(lr * 2 / 3 * Math.sqrt(40.0 / 150), reused.effectiveLr(), 1e-15, "the factor 2 from 40 passes, and the fall");
+        // the factor: 3 up to 20 passes, 2 from 40, linear between
+        assertEquals(3, TrainConfig.jumpReluLrFactor(1), 0);
+        assertEquals(3, TrainConfig.jumpReluLrFactor(20), 0);
+        assertEquals(2.5, TrainConfig.jumpReluLrFactor(30), 1e-15);
+        assertEquals(2, TrainConfig.jumpReluLrFactor(40), 0);
+        assertEquals(2, TrainConfig.jumpReluLrFactor(606), 0);
+        assertEquals(lr * 2.5 / 3, j.withTrainRowsIfUnknown(1_000_000).effectiveLr(), 1e-15, "30 passes");
         assertEquals(2048L * 150 / 20, reused.effectiveReviveAfter());
         assertEquals(reused, reused.withTrainRowsIfUnknown(7), "known rows stay");
         // never below sparsify's rate; the window keeps growing
