@@ -362,8 +362,8 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
     /**
      * The default learning rate: sparsify's {@code 2e-4 / sqrt(numLatents / 2^14)}, raised for short runs by
      * {@code m · sqrt(20000 / steps)} (never below sparsify's, at most 16x, 32x for batch selection) with m = 1.5 for
-     * TopK, 2.25 for BatchTopK and Matryoshka and 1 for JumpReLU (whose rate is then tripled, {@link #jumpReluLrFactor}); TopK's boost and cap
-     * grow as {@code (numLatents / 4096)^0.25} above 4096 latents ({@link #TOPK_WIDTH_EXPONENT}); ReLU's boost is
+     * TopK, 2.25 for BatchTopK and Matryoshka and 1 for JumpReLU (whose rate is then tripled, {@link #jumpReluLrFactor});
+     * TopK's boost and cap grow as {@code (numLatents / 4096)^0.25} above 4096 latents ({@link #TOPK_WIDTH_EXPONENT}); ReLU's boost is
      * {@code (9000 / steps)^1.2}, at most {@code 24 (numLatents / 4096)^0.25} x ({@link #RELU_LR_STEPS}, {@link #RELU_LR_EXPONENT},
      * {@link #RELU_LR_CAP}, {@link #RELU_CAP_WIDTH_EXPONENT}). Measured on synthetic data
      * (benchmarks/results/defaults-sweep-*.json, arch-lr-sweep-*.json, architectures-*.json; 4096 latents): without
@@ -455,8 +455,8 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
     public static final double LR_CEILING_EXPONENT = 0.75;
 
     /**
-     * {@link #lrCeiling(int)} for an architecture: twice that for JumpReLU, whose default rate is two to three times as high and which
-     * trains on normalized rows with thresholds to learn. At d_in 768 it showed no cliff: 6e-3 was 5.3% above its
+     * {@link #lrCeiling(int)} for an architecture: twice that for JumpReLU, whose default rate is two to three times as
+     * high and which trains on normalized rows with thresholds to learn. At d_in 768 it showed no cliff: 6e-3 was 5.3% above its
      * 7.24e-3 (the best of its grid) and 1.45e-2 only 12% above.
      */
     public static double lrCeiling(Architecture architecture, int dIn) {
