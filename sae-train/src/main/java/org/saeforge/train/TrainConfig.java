@@ -418,7 +418,8 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
      * {@code sqrt(40 / passes)}). It was 2 at any number of passes until 2026-11-28: on five data sets (0.33–15 passes, 1M
      * and 3M rows, 4096 and 16384 latents) 1.5 times that rate gave a test FVU 4–13% lower in five cases, 0.5% lower in
      * one and 1.1% higher in one, and where 2 had been 14% above the best of five rates it is 2.4% above (docs/training.md, "JumpReLU: a
-     * higher rate up to 20 passes"). From 20 to 40 passes the fall is an interpolation, not measured; beyond
+     * higher rate up to 20 passes"). From 20 to 40 passes the fall is an interpolation, measured at 31.6 passes (0.6% above the best of
+     * factors 2, 2.42 and 3); beyond
      * 40 the rates measured at 50, 150, 202 and 606 passes are kept.
      */
     public static double jumpReluLrFactor(double passes) {
