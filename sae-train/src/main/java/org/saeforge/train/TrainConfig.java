@@ -363,8 +363,8 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
      * The default learning rate: sparsify's {@code 2e-4 / sqrt(numLatents / 2^14)}, raised for short runs by
      * {@code m · sqrt(20000 / steps)} (never below sparsify's, at most 16x, 32x for batch selection) with m = 1.5 for
      * TopK, 2.25 for BatchTopK and Matryoshka and 1 for JumpReLU (whose rate is then tripled, {@link #jumpReluLrFactor});
-     * TopK's boost and cap grow as {@code (numLatents / 4096)^0.25} above 4096 latents ({@link #TOPK_WIDTH_EXPONENT}); ReLU's boost is
-     * {@code (9000 / steps)^1.2}, at most {@code 24 (numLatents / 4096)^0.25} x ({@link #RELU_LR_STEPS}, {@link #RELU_LR_EXPONENT},
+     * TopK's boost and cap grow as {@code (numLatents / 4096)^0.25} above 4096 latents ({@link #TOPK_WIDTH_EXPONENT});
+     * ReLU's boost is {@code (9000 / steps)^1.2}, at most {@code 24 (numLatents / 4096)^0.25} x ({@link #RELU_LR_STEPS}, {@link #RELU_LR_EXPONENT},
      * {@link #RELU_LR_CAP}, {@link #RELU_CAP_WIDTH_EXPONENT}). Measured on synthetic data
      * (benchmarks/results/defaults-sweep-*.json, arch-lr-sweep-*.json, architectures-*.json; 4096 latents): without
      * revival the best TopK rate of a sweep was 4e-3 at 244 and 732 steps and 2e-3 at 2441 steps; with revival (which
@@ -415,12 +415,12 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
     /**
      * JumpReLU's factor on its boost: 3 up to {@link #JUMPRELU_FAST_PASSES} passes over the training rows, falling
      * linearly to 2 at {@link #JUMPRELU_LR_PASSES} passes and 2 beyond (where the rate also falls as
-     * {@code sqrt(40 / passes)}). It was 2 at any number of passes until 2026-11-28: on five data sets (0.33–15 passes, 1M
-     * and 3M rows, 4096 and 16384 latents) 1.5 times that rate gave a test FVU 4–13% lower in five cases, 0.5% lower in
-     * one and 1.1% higher in one, and where 2 had been 14% above the best of five rates it is 2.4% above (docs/training.md, "JumpReLU: a
-     * higher rate up to 20 passes"). From 20 to 40 passes the fall is an interpolation, measured at 31.6 passes (0.6% above the best of
-     * factors 2, 2.42 and 3); beyond
-     * 40 the rates measured at 50, 150, 202 and 606 passes are kept.
+     * {@code sqrt(40 / passes)}). It was 2 at any number of passes until 2026-11-28: on five data sets (0.33–15
+     * passes, 1M and 3M rows, 4096 and 16384 latents) 1.5 times that rate gave a test FVU 4–13% lower in five cases,
+     * 0.5% lower in one and 1.1% higher in one, and where 2 had been 14% above the best of five rates it is 2.4% above
+     * (docs/training.md, "JumpReLU: a higher rate up to 20 passes"). From 20 to 40 passes the fall is an interpolation,
+     * measured at 31.6 passes (0.6% above the best of the factors 2, 2.42 and 3); beyond 40 the rates measured at 50,
+     * 150, 202 and 606 passes are kept.
      */
     public static double jumpReluLrFactor(double passes) {
         double over = (passes - JUMPRELU_FAST_PASSES) / (JUMPRELU_LR_PASSES - JUMPRELU_FAST_PASSES);
@@ -457,8 +457,8 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
 
     /**
      * {@link #lrCeiling(int)} for an architecture: twice that for JumpReLU, whose default rate is two to three times as
-     * high and which trains on normalized rows with thresholds to learn. At d_in 768 it showed no cliff: 6e-3 was 5.3% above its
-     * 7.24e-3 (the best of its grid) and 1.45e-2 only 12% above.
+     * high and which trains on normalized rows with thresholds to learn. At d_in 768 it showed no cliff: 6e-3 was 5.3%
+     * above its 7.24e-3 (the best of its grid) and 1.45e-2 only 12% above.
      */
     public static double lrCeiling(Architecture architecture, int dIn) {
         return (architecture == Architecture.JUMPRELU ? 2 : 1) * lrCeiling(dIn);

@@ -374,7 +374,6 @@ public final class Trainer {
         return v == Math.rint(v) && Math.abs(v) < 1e15 ? Long.toString((long) v) : Double.toString(v);
     }
 
-    /** Checks that the checkpoint was taken on data of this shape. */
     /**
      * The held-out size of a run that leaves {@code --eval-rows} out: this version's default for a new run, and for a
      * resumed one the size its checkpoint records, or the default of the versions that did not record it (1%).
@@ -387,6 +386,7 @@ public final class Trainer {
         return recorded >= 0 ? recorded : HeldOutSplit.legacyDefaultEvalRows(numRows);
     }
 
+    /** Checks that the checkpoint was taken on data of this shape. */
     private static void requireSameData(Checkpoint.Loaded cp, ActivationSource source) {
         if (cp.run().dIn() != source.dIn() || cp.run().sourceRows() != source.numRows()) {
             throw new SaeException(cp.dir().resolve(Checkpoint.STATE) + ": the checkpoint was taken on data of " + cp.run().sourceRows()
