@@ -767,12 +767,29 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
     }
 
     /**
-     * Whether this run races its learning rate ({@link LrRace}), or raced it: the given value, by default on for TopK
-     * with the default rate ({@code --lr} left out) on the CPU in runs of at least {@link #RACE_MIN_STEPS} steps.
+     * Whether this run races its learning rate ({@link LrRace}), or raced it: the given value where it applies (TopK
+     * with the default rate, {@code --lr} left out, on the CPU, in runs of at least {@link #RACE_MIN_STEPS} steps); left
+     * out, on there while the rule's rate is above sparsify's ({@link #ruleBoosted}), and for a run whose race has chosen
+     * its rate.
      */
     public boolean effectiveLrRace() {
         boolean applies = architecture == Architecture.TOPK && Double.isNaN(lr) && device != Device.CUDA && steps() >= RACE_MIN_STEPS;
-        return lrRace != null ? lrRace && applies : applies;
+        if (lrRace != null) {
+            return lrRace && applies;
+        }
+        return applies && (!Double.isNaN(lrRaced) || ruleBoosted());
+    }
+
+    /**
+     * Whether {@link #autoLr} raises this run's rate above sparsify's, so that the race has a rule to correct. From there
+     * on (TopK up to 4096 latents: 45,000 steps, 184M rows at batch 4096) the rule's rate is sparsify's, tuned for runs
+     * that long, and the race's higher rates lost where measured: its choice was 1 times the rule's rate at 30M rows
+     * (d_in 256) and at 100M (the d_in 64 proxy), and at 300M rows of the proxy twice sparsify's rate ended 2.2% above
+     * the defaults at sparsify's rate, while the race costs 1.6 times the steps (docs/training.md, "Long runs: no race
+     * once the rule's rate is sparsify's").
+     */
+    public boolean ruleBoosted() {
+        return autoLr(architecture, numLatents, steps()) > sparsifyLr(numLatents);
     }
 
     /** Whether the race is still to run: {@link #effectiveLrRace} and no rate chosen yet. */

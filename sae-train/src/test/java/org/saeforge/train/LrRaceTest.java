@@ -66,6 +66,17 @@ class LrRaceTest {
         assertFalse(c.toBuilder().architecture(Architecture.BATCH_TOPK).build().effectiveLrRace(), "batchtopk");
         assertFalse(c.toBuilder().device(Device.CUDA).build().effectiveLrRace(), "the GPU");
         assertTrue(c.toBuilder().lrRace(true).build().effectiveLrRace());
+        // from 45,000 steps on the rule's rate is sparsify's: no race unless asked for; a run whose race chose its
+        // rate (a resumed one) still reports that it raced
+        TrainConfig longest = c.toBuilder().tokens(256L * 44_999).build();
+        assertTrue(longest.ruleBoosted() && longest.effectiveLrRace(), "44,999 steps");
+        TrainConfig flat = c.toBuilder().tokens(256L * 45_000).build();
+        assertEquals(TrainConfig.sparsifyLr(96), flat.ruleLr(), 1e-18);
+        assertFalse(flat.ruleBoosted() || flat.effectiveLrRace() || flat.racesLr(), "45,000 steps");
+        assertTrue(flat.toBuilder().lrRace(true).build().racesLr(), "--lr-race on a long run");
+        assertTrue(flat.toBuilder().lrRaced(1e-3).build().effectiveLrRace(), "a long run that raced");
+        assertTrue(c.toBuilder().numLatents(16384).tokens(256L * 89_000).build().effectiveLrRace(), "wider: 90,000 steps");
+        assertFalse(c.toBuilder().numLatents(16384).tokens(256L * 90_010).build().effectiveLrRace());
         // refused settings
         assertThrows(SaeException.class, () -> c.toBuilder().lrRace(true).lr(1e-3).build());
         assertThrows(SaeException.class, () -> c.toBuilder().lrRace(true).architecture(Architecture.RELU).k(0).build());
