@@ -769,8 +769,8 @@ public record TrainConfig(Architecture architecture, int numLatents, int k, int 
     /**
      * Whether this run races its learning rate ({@link LrRace}), or raced it: the given value where it applies (TopK
      * with the default rate, {@code --lr} left out, on the CPU, in runs of at least {@link #RACE_MIN_STEPS} steps); left
-     * out, on there while the rule's rate is above sparsify's ({@link #ruleBoosted}), and for a run whose race has chosen
-     * its rate.
+     * out, on there while the rule's boost lifts the rate above sparsify's before the row width's ceiling
+     * ({@link #ruleBoosted}, which does not need the width), and for a run whose race has chosen its rate.
      */
     public boolean effectiveLrRace() {
         boolean applies = architecture == Architecture.TOPK && Double.isNaN(lr) && device != Device.CUDA && steps() >= RACE_MIN_STEPS;
